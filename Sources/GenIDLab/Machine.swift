@@ -1,0 +1,147 @@
+import Foundation
+import AgentProtocol
+import QMP
+import Synchronization
+
+/// One QEMU guest of the lab, from spawn to teardown.
+///
+/// Every path ends in `shutdown()` or, on a signal, in the cleanup action
+/// registered with `LabCleanup`: QEMU is stopped, and the run directory
+/// (sockets, RAM file, disk) removed. QEMU runs under `setpriv --pdeathsig
+/// KILL`, so even a SIGKILL of the lab takes QEMU down with it.
+public actor Machine {
+    public let configuration: MachineConfiguration
+    public let directory: RunDirectory
+    public private(set) var qmp: QMPClient?
+    public private(set) var agent: AgentClient?
+    /// When QEMU was spawned, for boot timings.
+    public let startedAt: ContinuousClock.Instant
+
+    private let process: QEMUProcess
+    private let cleanupToken: Int
+    private var isShutDown = false
+
+    /// Creates the run directory and disk and spawns QEMU. The caller must
+    /// call `shutdown()` on every path (`withMachine` does).
+    public init(configuration: MachineConfiguration, runRoot: String = RunDirectory.defaultRoot) async throws {
+        self.configuration = configuration
+        let directory = try RunDirectory.create(in: runRoot, name: "vm")
+        self.directory = directory
+        do {
+            try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk, "\(configuration.diskMiB)M"])
+            let process = try QEMUProcess.spawn(arguments: configuration.qemuArguments(in: directory),
+                                                      stderrPath: "\(directory.path)/qemu.stderr")
+            self.process = process
+        } catch {
+            directory.remove()
+            throw error
+        }
+        startedAt = .now
+        let process = self.process
+        cleanupToken = LabCleanup.shared.register {
+            process.killAndWait()
+            directory.remove()
+        }
+    }
+
+    /// Connects to QMP, retrying while QEMU creates its socket.
+    public func connectQMP(timeout: Duration = .seconds(15)) async throws -> QMPClient {
+        if let qmp { return qmp }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            try checkRunning()
+            do {
+                let client = try await QMPClient.connect(unixSocketPath: directory.qmpSocket)
+                qmp = client
+                return client
+            } catch {
+                guard ContinuousClock.now < deadline else { throw error }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    /// Waits until the guest agent answers a ping; returns the time from
+    /// QEMU's spawn to that answer.
+    @discardableResult
+    public func waitForAgent(timeout: Duration = .seconds(60)) async throws -> Duration {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            try checkRunning()
+            if agent == nil, FileManager.default.fileExists(atPath: directory.agentSocket) {
+                agent = try? await AgentClient.connect(unixSocketPath: directory.agentSocket)
+            }
+            if let agent {
+                do {
+                    _ = try await agent.request(.ping, timeout: .milliseconds(500))
+                    return ContinuousClock.now - startedAt
+                } catch LabError.agentTimeout {
+                    continue
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try checkRunning()
+        throw LabError.agentTimeout(seconds: timeout.seconds, consoleTail: consoleTail())
+    }
+
+    /// Asks the agent; fails if the agent is not connected yet.
+    public func ask(_ verb: AgentVerb, timeout: Duration = .seconds(10)) async throws -> AgentResponse {
+        guard let agent else { throw LabError.agentProtocol("the agent is not connected; call waitForAgent first") }
+        return try await agent.request(verb, timeout: timeout)
+    }
+
+    /// Stops QEMU (QMP quit, then SIGKILL if it lingers), closes the
+    /// connections, keeps the console log if asked, removes the run directory.
+    public func shutdown(keepConsoleLogAt logPath: String? = nil) async {
+        guard !isShutDown else { return }
+        isShutDown = true
+        if let qmp {
+            _ = try? await qmp.execute("quit", timeout: .seconds(3))
+            await qmp.close()
+        }
+        await agent?.close()
+        let process = self.process
+        await Task.detached { process.waitForExit(grace: .seconds(5)) }.value
+        if let logPath { copyConsoleLog(to: logPath) }
+        directory.remove()
+        LabCleanup.shared.unregister(cleanupToken)
+    }
+
+    /// The last lines the guest printed on its serial console.
+    public func consoleTail(lines: Int = 40) -> String {
+        guard let data = FileManager.default.contents(atPath: directory.consoleLog) else { return "(no console output)" }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .suffix(lines).joined(separator: "\n")
+    }
+
+    public var qemuPid: pid_t { process.pid }
+
+    private func checkRunning() throws {
+        if let status = process.exitStatus {
+            throw LabError.qemuExited(status: status, consoleTail: consoleTail(), stderrTail: process.stderrTail())
+        }
+    }
+
+    private func copyConsoleLog(to path: String) {
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                 withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.copyItem(atPath: directory.consoleLog, toPath: path)
+    }
+}
+
+/// Boots a machine, runs `body`, and shuts the machine down whatever happens.
+public func withMachine<T: Sendable>(_ configuration: MachineConfiguration, runRoot: String = RunDirectory.defaultRoot,
+                                     keepConsoleLogAt logPath: String? = nil,
+                                     _ body: (Machine) async throws -> T) async throws -> T {
+    let machine = try await Machine(configuration: configuration, runRoot: runRoot)
+    do {
+        let result = try await body(machine)
+        await machine.shutdown(keepConsoleLogAt: logPath)
+        return result
+    } catch {
+        await machine.shutdown(keepConsoleLogAt: logPath)
+        throw error
+    }
+}

@@ -1,0 +1,51 @@
+import AgentProtocol
+
+/// How to boot one lab machine.
+public struct MachineConfiguration: Sendable {
+    public enum Accelerator: String, Sendable, CaseIterable {
+        case tcg, kvm
+    }
+
+    public var image: GuestImage
+    public var memoryMiB = 512
+    public var accelerator = Accelerator.tcg
+    public var kernelCommandLine = "console=ttyS0 panic=-1 quiet"
+    /// A fixed starting value for -device vmgenid; nil lets QEMU pick one.
+    public var initialGenerationID: String?
+    public var diskMiB = 64
+
+    public init(image: GuestImage) {
+        self.image = image
+    }
+
+    /// QEMU's arguments (without the executable) for this machine.
+    ///
+    /// Guest RAM is a shared file so the host can reach the VMGENID page;
+    /// the qcow2 disk exists so internal snapshots (savevm/loadvm) work;
+    /// -cpu max gives the guest RDRAND, so its RNG is ready at boot and the
+    /// kernel logs VM forks.
+    public func qemuArguments(in directory: RunDirectory) -> [String] {
+        let generation = initialGenerationID.map { ",guid=\($0)" } ?? ""
+        return [
+            "-name", "genid-lab,debug-threads=on",
+            "-machine", "q35,accel=\(accelerator.rawValue),memory-backend=mem",
+            "-cpu", "max",
+            "-m", "\(memoryMiB)M",
+            "-object", "memory-backend-file,id=mem,size=\(memoryMiB)M,mem-path=\(directory.ramFile),share=on",
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-kernel", image.kernel.imagePath,
+            "-initrd", image.initramfsPath,
+            "-append", kernelCommandLine,
+            "-device", "vmgenid,id=vgid0\(generation)",
+            "-drive", "file=\(directory.disk),if=none,id=disk0,format=qcow2",
+            "-device", "virtio-blk-pci,drive=disk0",
+            "-chardev", "socket,id=qmp,path=\(directory.qmpSocket),server=on,wait=off",
+            "-mon", "chardev=qmp,mode=control",
+            "-device", "virtio-serial-pci,id=vser0",
+            "-chardev", "socket,id=agent,path=\(directory.agentSocket),server=on,wait=off",
+            "-device", "virtserialport,bus=vser0.0,chardev=agent,name=\(agentPortName)",
+            "-serial", "file:\(directory.consoleLog)",
+            "-pidfile", directory.qemuPid,
+        ]
+    }
+}

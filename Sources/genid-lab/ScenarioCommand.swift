@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import GenIDLab
+
+struct ScenarioCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scenario",
+        abstract: "Run one lab scenario and report on it.",
+        discussion: """
+            Each scenario prints one report (JSON with --json, the format of
+            Documentation/lab-report.md) on standard output, progress on
+            standard error, and exits 0 only when every check passed.
+            """,
+        subcommands: [BootScenarioCommand.self]
+    )
+}
+
+struct BootScenarioCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot",
+        abstract: "Boot a guest and check that the VMGENID it reads equals QEMU's.",
+        discussion: """
+            Boots the guest, waits for its agent (timing it: boot_to_agent),
+            asks the agent for the value it reads from the VMGENID page it
+            located through its own ACPI tables, and compares it with QEMU's
+            query-vm-generation-id, byte order handled.
+            """
+    )
+
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: ArgumentHelp("Fail the boot-time check above this many seconds.", valueName: "seconds"))
+    var bootLimit: Double = 60
+
+    func run() async throws {
+        LabCleanup.shared.installSignalHandlers()
+        var scenario = BootScenario(settings: lab.settings)
+        scenario.bootLimit = .milliseconds(Int64(bootLimit * 1000))
+        let report = await scenario.run(progress: progress)
+        print(json ? report.json() : report.summary())
+        if !report.passed { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,67 @@
+import Testing
+@testable import GenIDLab
+
+@Suite struct KernelSelectionTests {
+    let installed = [
+        "6.1.0-9-amd64", "6.1.0-56-amd64", "6.1.0-56-cloud-amd64", "6.1.0-56-rt-amd64",
+        "6.12.99+deb12-amd64", "6.12.117+deb12-amd64", "6.12.117+deb12-cloud-amd64", "6.10.0-1-amd64",
+    ]
+
+    @Test func seriesPicksTheNewestStandardFlavour() {
+        #expect(GuestKernel.newest(matching: "6.1", among: installed) == "6.1.0-56-amd64")
+        #expect(GuestKernel.newest(matching: "6.12", among: installed) == "6.12.117+deb12-amd64")
+    }
+
+    @Test func exactReleaseIsTakenAsIs() {
+        #expect(GuestKernel.newest(matching: "6.1.0-9-amd64", among: installed) == "6.1.0-9-amd64")
+    }
+
+    @Test func unknownSeriesOrNothingInstalled() {
+        #expect(GuestKernel.newest(matching: "6.10", among: installed) == nil)
+        #expect(GuestKernel.newest(matching: "6.1", among: []) == nil)
+        #expect(GuestKernel.newest(matching: "6.12", among: ["6.12.117+deb12-cloud-amd64"]) == nil)
+    }
+}
+
+@Suite struct KernelModulesTests {
+    // Shaped like Debian 6.1's files: virtio as modules.
+    let modulesDep = """
+        kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko
+        kernel/drivers/virtio/virtio_ring.ko:
+        kernel/drivers/virtio/virtio_pci_legacy_dev.ko:
+        kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+        kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+        kernel/drivers/char/virtio_console.ko.xz: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+        """
+
+    @Test func dependenciesComeFirstAndOnce() throws {
+        let modules = KernelModules(modulesBuiltin: "kernel/drivers/virt/vmgenid.ko\n", modulesDep: modulesDep)
+        let order = try modules.loadOrder(for: ["virtio_pci", "virtio-console"], release: "test")
+        #expect(order == [
+            "kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/virtio/virtio.ko",
+            "kernel/drivers/virtio/virtio_pci_modern_dev.ko", "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+            "kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/char/virtio_console.ko.xz",
+        ])
+    }
+
+    @Test func builtInDriversNeedNothing() throws {
+        // Shaped like Debian 6.12: virtio built in.
+        let builtin = """
+            kernel/drivers/virtio/virtio.ko
+            kernel/drivers/virtio/virtio_pci.ko
+            kernel/drivers/char/virtio_console.ko
+            """
+        let modules = KernelModules(modulesBuiltin: builtin, modulesDep: "")
+        #expect(try modules.loadOrder(for: ["virtio_pci", "virtio_console"], release: "test").isEmpty)
+    }
+
+    @Test func unknownModuleIsAnError() {
+        let modules = KernelModules(modulesBuiltin: "", modulesDep: modulesDep)
+        #expect(throws: LabError.self) { try modules.loadOrder(for: ["no_such_driver"], release: "test") }
+    }
+
+    @Test func namesOfCompressedModules() {
+        #expect(KernelModules.name(ofPath: "kernel/a/b/virtio-pci.ko.zst") == "virtio_pci")
+        #expect(KernelModules.name(ofPath: "x.ko") == "x")
+    }
+}

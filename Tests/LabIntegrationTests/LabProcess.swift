@@ -1,0 +1,96 @@
+import Foundation
+import GenIDLab
+
+/// Runs the real genid-lab executable, as a user or CI would, each test
+/// with its own run directory root so leftovers can be checked exactly.
+struct LabProcess {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    static var executable: String {
+        ProcessInfo.processInfo.environment["GENID_LAB_BIN"] ?? "\(packageRoot)/.build/debug/genid-lab"
+    }
+
+    let runRoot: String
+    let process = Process()
+    let stdout = Pipe()
+    let stderr = Pipe()
+
+    init(_ arguments: [String]) throws {
+        try self.init(runRoot: "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))", arguments)
+    }
+
+    /// Another run sharing `runRoot` (for sweeping what an earlier one left).
+    static func inRunRoot(_ runRoot: String, _ arguments: [String]) throws -> LabProcess {
+        try LabProcess(runRoot: runRoot, arguments)
+    }
+
+    private init(runRoot: String, _ arguments: [String]) throws {
+        self.runRoot = runRoot
+        process.executableURL = URL(fileURLWithPath: LabProcess.executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: LabProcess.packageRoot)
+        var environment = ProcessInfo.processInfo.environment
+        environment["GENID_LAB_RUN_DIR"] = runRoot
+        process.environment = environment
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits for exit and returns (status, stdout, stderr).
+    func finish() -> (status: Int32, output: String, errors: String) {
+        let errorData = ErrorCollector(stderr)
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), errorData.text())
+    }
+
+    /// Polls until a QEMU of this run has written its pid file.
+    func waitForQEMU(timeout: TimeInterval = 60) -> pid_t? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let pid = LabProcess.qemuProcesses(mentioning: runRoot).first { return pid }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    /// QEMU processes whose command line names `path`.
+    static func qemuProcesses(mentioning path: String) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(pid_t.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return commandLine.contains("qemu-system") && commandLine.contains(path)
+        }
+    }
+
+    /// What this run left in its run root (nothing, if it cleaned up).
+    func leftovers() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: runRoot)) ?? []
+    }
+
+    func removeRunRoot() {
+        try? FileManager.default.removeItem(atPath: runRoot)
+    }
+}
+
+/// Reads a pipe to its end on another thread, so neither pipe can fill up.
+final class ErrorCollector: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ pipe: Pipe) {
+        DispatchQueue.global().async {
+            self.data = pipe.fileHandleForReading.readDataToEndOfFile()
+            self.done.signal()
+        }
+    }
+
+    func text() -> String {
+        done.wait()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
