@@ -10,7 +10,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "genid-lab", targets: ["genid-lab"]),
+        .executable(name: "genidctl", targets: ["genidctl"]),
         .executable(name: "sysgenidd", targets: ["sysgenidd"]),
+        .executable(name: "sysgenidctl", targets: ["sysgenidctl"]),
+        .library(name: "SysGenID", targets: ["SysGenID"]),
         .library(name: "VMGenID", targets: ["VMGenID"]),
         .library(name: "QMP", targets: ["QMP"]),
     ],
@@ -18,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // The 16-byte value, its byte orders, and the ACPI tables that locate it.
@@ -33,10 +37,31 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Every value ever given to every VM (SQLite).
+        .target(name: "GenerationLedger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // Host side: attach to a QEMU (QMP + guest memory) and rotate its value
+        // at every state load. Used by genidctl, genidd and the lab.
+        .target(
+            name: "GenIDHost",
+            dependencies: [
+                "VMGenID", "QMP", "GenerationLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "genidctl",
+            dependencies: [
+                "GenIDHost", "VMGenID", "QMP", "GenerationLedger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Guest library over /dev/sysgenid and the userspace provider. No Foundation.
+        .target(name: "SysGenID"),
+        .executableTarget(name: "sysgenidctl", dependencies: ["SysGenID"]),
         .target(
             name: "GenIDLab",
             dependencies: [
-                "VMGenID", "AgentProtocol", "QMP",
+                "VMGenID", "AgentProtocol", "QMP", "GenIDHost", "GenerationLedger",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -50,7 +75,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "sysgenidd", dependencies: ["VMGenID", "AgentProtocol"]),
+        .executableTarget(name: "sysgenidd", dependencies: ["VMGenID", "AgentProtocol", "SysGenID"]),
 
         .testTarget(name: "VMGenIDTests", dependencies: ["VMGenID"]),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
@@ -63,6 +88,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
+        .testTarget(name: "GenerationLedgerTests", dependencies: ["GenerationLedger"]),
+        .testTarget(name: "GenIDHostTests", dependencies: ["GenIDHost", "VMGenID"]),
+        .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
         .testTarget(name: "LabIntegrationTests", dependencies: ["GenIDLab"]),
     ]
 )

@@ -79,6 +79,15 @@ public struct LabReport: Codable, Sendable {
         self.passed = false
     }
 
+    /// A report for a scenario that could not even start.
+    public static func failed(_ scenario: String, _ error: any Error) -> LabReport {
+        var report = LabReport(scenario: scenario, backend: "qemu")
+        report.error = "\(error)"
+        report.check("scenario ran to completion", false, "\(error)")
+        report.conclude()
+        return report
+    }
+
     /// Records a check; a check that could not run is recorded as failed.
     public mutating func check(_ name: String, _ passed: Bool, _ detail: String = "") {
         checks.append(Check(name: name, passed: passed, detail: detail))

@@ -28,6 +28,9 @@ public struct LabSettings: Sendable {
         GuestImageBuilder(buildDirectory: buildDirectory, guestBinaryDirectory: guestBinaryDirectory)
     }
 
+    /// The lab's own ledger: every value any scenario gave any lab VM.
+    public var ledgerPath: String { "\(buildDirectory)/ledger.sqlite" }
+
     /// Where a scenario keeps its guest's console log.
     public func consoleLogPath(scenario: String, release: String) -> String {
         "\(buildDirectory)/logs/\(scenario)-\(release).console.log"

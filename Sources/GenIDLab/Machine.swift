@@ -1,6 +1,8 @@
 import Foundation
 import AgentProtocol
+import GenIDHost
 import QMP
+import VMGenID
 import Synchronization
 
 /// One QEMU guest of the lab, from spawn to teardown.
@@ -83,6 +85,13 @@ public actor Machine {
         }
         try checkRunning()
         throw LabError.agentTimeout(seconds: timeout.seconds, consoleTail: consoleTail())
+    }
+
+    /// The host side's view of this machine: its QMP connection and its
+    /// shared guest RAM, for rotations.
+    public func attach(name: String) async throws -> AttachedVM {
+        let qmp = try await connectQMP()
+        return AttachedVM(name: name, qmp: qmp, memory: try MappedRAMFile(path: directory.ramFile))
     }
 
     /// Asks the agent; fails if the agent is not connected yet.

@@ -13,6 +13,9 @@ public struct MachineConfiguration: Sendable {
     /// A fixed starting value for -device vmgenid; nil lets QEMU pick one.
     public var initialGenerationID: String?
     public var diskMiB = 64
+    /// Start paused, waiting for a migration stream (`-incoming defer`):
+    /// the target of a restore.
+    public var incoming = false
 
     public init(image: GuestImage) {
         self.image = image
@@ -46,6 +49,6 @@ public struct MachineConfiguration: Sendable {
             "-device", "virtserialport,bus=vser0.0,chardev=agent,name=\(agentPortName)",
             "-serial", "file:\(directory.consoleLog)",
             "-pidfile", directory.qemuPid,
-        ]
+        ] + (incoming ? ["-incoming", "defer"] : [])
     }
 }

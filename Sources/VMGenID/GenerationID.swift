@@ -78,3 +78,15 @@ private func hexValue(_ ascii: UInt8) -> UInt8? {
     default: return nil
     }
 }
+
+extension GenerationID {
+    /// A fresh random (version 4, RFC-4122 variant) value from the system
+    /// CSPRNG (getrandom(2) on Linux), like QEMU's `guid=auto`.
+    public static func random() -> GenerationID {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = (bytes[6] & 0x0f) | 0x40
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        return GenerationID(rfcBytes: bytes)!
+    }
+}

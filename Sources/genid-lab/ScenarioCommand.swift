@@ -11,7 +11,8 @@ struct ScenarioCommand: AsyncParsableCommand {
             Documentation/lab-report.md) on standard output, progress on
             standard error, and exits 0 only when every check passed.
             """,
-        subcommands: [BootScenarioCommand.self]
+        subcommands: [BootScenarioCommand.self, QEMURevertCommand.self, QEMURevertUnprotectedCommand.self,
+                      QEMURestoreCommand.self, QEMURotateCommand.self]
     )
 }
 

@@ -51,3 +51,15 @@ import Testing
         }
     }
 }
+
+@Suite struct RandomGenerationIDTests {
+    @Test func randomValuesAreVersion4AndDistinct() {
+        let values = (0..<1000).map { _ in GenerationID.random() }
+        #expect(Set(values).count == values.count)
+        for value in values {
+            #expect(value.rfcBytes[6] >> 4 == 4)
+            #expect(value.rfcBytes[8] >> 6 == 0b10)
+            #expect(value.description.count == 36)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import GenerationLedger
+import QMP
+import Synchronization
+import VMGenID
+
+/// A running QEMU that genid can rotate: its QMP connection, its guest
+/// memory, and where the VMGENID value sits in it (found once through the
+/// guest's ACPI tables, then cached).
+public final class AttachedVM: Sendable {
+    /// The name the ledger files this VM's values under.
+    public let name: String
+    public let qmp: QMPClient
+    public let memory: any GuestMemory
+    private let cachedSlot = Mutex<VMGenIDSlot?>(nil)
+
+    public init(name: String, qmp: QMPClient, memory: any GuestMemory) {
+        self.name = name
+        self.qmp = qmp
+        self.memory = memory
+    }
+
+    public static func attach(name: String, qmpSocket: String, memory source: GuestMemorySource,
+                              timeout: Duration = .seconds(10)) async throws -> AttachedVM {
+        let qmp = try await QMPClient.connect(unixSocketPath: qmpSocket, timeout: timeout)
+        do {
+            return AttachedVM(name: name, qmp: qmp, memory: try await source.open(using: qmp))
+        } catch {
+            await qmp.close()
+            throw error
+        }
+    }
+
+    /// The value slot; walks the ACPI tables the first time (or with `refresh`).
+    public func slot(refresh: Bool = false) throws -> VMGenIDSlot {
+        if !refresh, let slot = cachedSlot.withLock({ $0 }) { return slot }
+        let slot = try ACPIWalk.locateVMGenID(in: memory).slot
+        cachedSlot.withLock { $0 = slot }
+        return slot
+    }
+
+    /// QEMU's idea of the value (`query-vm-generation-id`): what its device
+    /// was created with. After a genid rotation guest memory differs from it.
+    public func qemuValue() async throws -> GenerationID {
+        let reply = try await qmp.execute("query-vm-generation-id")
+        guard let text = reply["guid"]?.stringValue, let value = GenerationID(text) else {
+            throw HostError.unexpectedReply(command: "query-vm-generation-id", detail: "\(reply)")
+        }
+        return value
+    }
+
+    /// The value the guest sees: the 16 bytes in its memory.
+    public func guestMemoryValue() throws -> GenerationID {
+        try memory.readValue(at: try slot())
+    }
+
+    /// QEMU's run state ("running", "paused", "inmigrate", ...).
+    public func runState() async throws -> String {
+        let reply = try await qmp.execute("query-status")
+        guard let status = reply["status"]?.stringValue else {
+            throw HostError.unexpectedReply(command: "query-status", detail: "\(reply)")
+        }
+        return status
+    }
+
+    /// Runs an HMP command whose success prints nothing (savevm, loadvm,
+    /// delvm); any output is QEMU's error message.
+    func silentMonitorCommand(_ command: String, timeout: Duration = .seconds(120)) async throws {
+        let output = try await qmp.humanMonitorCommand(command, timeout: timeout)
+        let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.isEmpty else {
+            if trimmed.contains("No block device") || trimmed.contains("can't snapshot")
+                || trimmed.contains("does not support internal snapshots") {
+                throw HostError.noSnapshotDisk(output: trimmed)
+            }
+            throw HostError.monitorCommandFailed(command: command, output: trimmed)
+        }
+    }
+
+    public func close() async {
+        await qmp.close()
+    }
+}

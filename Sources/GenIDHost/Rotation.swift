@@ -1,0 +1,171 @@
+import Foundation
+import GenerationLedger
+import QMP
+import VMGenID
+
+/// What a state load through genid did.
+public struct Rotation: Sendable, Codable {
+    public enum Event: String, Sendable, Codable {
+        case revert, restore, rotate
+    }
+
+    public var vm: String
+    public var event: Event
+    /// Snapshot name or state file.
+    public var source: String
+    /// The fresh value now in guest memory (recorded in the ledger first).
+    public var value: String
+    /// Guest-physical address of the value.
+    public var slot: String
+    /// Milliseconds: the QEMU state load, the write-and-verify, stop to cont.
+    public var loadMilliseconds: Double
+    public var writeMilliseconds: Double
+    public var totalMilliseconds: Double
+}
+
+/// The rotation protocol: the guest must never run after a state load with
+/// a value it has seen before.
+///
+///     stop -> load state (QEMU queues the ACPI notification) -> record a
+///     fresh value in the ledger -> write it into guest memory and read it
+///     back -> cont (the guest handles the notification and reads the new
+///     value)
+///
+/// The value goes into the ledger before it reaches guest memory, so a crash
+/// in between loses nothing and never reuses a value. If anything fails
+/// after the load, the VM is left paused: resuming it would run the guest
+/// on a stale value, the very bug this exists to prevent.
+public struct Rotator: Sendable {
+    public let vm: AttachedVM
+    public let ledger: GenerationLedger
+
+    public init(vm: AttachedVM, ledger: GenerationLedger) {
+        self.vm = vm
+        self.ledger = ledger
+    }
+
+    /// Reverts to internal snapshot `name` in the same QEMU process.
+    public func revert(to name: String) async throws -> Rotation {
+        try await loadAndRotate(event: .revert, source: name) {
+            try await vm.silentMonitorCommand("loadvm \(name)")
+        }
+    }
+
+    /// Takes an internal snapshot (HMP savevm); the VM keeps its run state.
+    public func snapshot(named name: String) async throws {
+        try await vm.silentMonitorCommand("savevm \(name)")
+    }
+
+    public func deleteSnapshot(named name: String) async throws {
+        try await vm.silentMonitorCommand("delvm \(name)")
+    }
+
+    /// Gives a running VM a new generation now: snapshot to a temporary
+    /// name, load it (which queues the guest notification), write, resume,
+    /// delete the temporary snapshot.
+    public func rotate() async throws -> Rotation {
+        let temporary = "genid-rotate-\(UInt32.random(in: 0...UInt32.max))"
+        try await stop()
+        do {
+            try await snapshot(named: temporary)
+        } catch {
+            try? await cont()
+            throw error
+        }
+        let rotation = try await loadAndRotate(event: .rotate, source: temporary, alreadyStopped: true) {
+            try await vm.silentMonitorCommand("loadvm \(temporary)")
+        }
+        try await deleteSnapshot(named: temporary)
+        return rotation
+    }
+
+    /// Saves the VM state to `file` (a migration stream); the VM keeps its
+    /// run state afterwards.
+    public func save(to file: String, timeout: Duration = .seconds(300)) async throws {
+        let wasRunning = try await vm.runState() == "running"
+        if wasRunning { try await stop() }
+        try await vm.qmp.execute("migrate", arguments: ["uri": .string("exec:cat > \(shellQuoted(file))")])
+        try await waitForMigration(timeout: timeout)
+        if wasRunning { try await cont() }
+    }
+
+    /// Restores state from `file` into a QEMU started with `-incoming defer`.
+    /// `stop` first clears QEMU's autostart, so the guest cannot run between
+    /// the end of the load and the write.
+    public func restore(from file: String, timeout: Duration = .seconds(300)) async throws -> Rotation {
+        let state = try await vm.runState()
+        guard state == "inmigrate" else { throw HostError.notInIncomingState(status: state) }
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            throw HostError.migrationFailed(status: "not started", detail: "cannot read \(file)")
+        }
+        try await vm.qmp.execute("stop")
+        return try await loadAndRotate(event: .restore, source: file, alreadyStopped: true) {
+            try await vm.qmp.execute("migrate-incoming", arguments: ["uri": .string("exec:cat \(shellQuoted(file))")])
+            try await waitForMigration(timeout: timeout)
+        }
+    }
+
+    private func loadAndRotate(event: Rotation.Event, source: String, alreadyStopped: Bool = false,
+                               load: () async throws -> Void) async throws -> Rotation {
+        let clock = ContinuousClock()
+        let started = clock.now
+        if !alreadyStopped { try await stop() }
+        let loadStarted = clock.now
+        try await load()
+        let loaded = clock.now
+        let slot = try await checkedSlot()
+        let record = try ledger.issueFresh(vm: vm.name, event: event.rawValue, detail: source) {
+            GenerationID.random().description
+        }
+        let value = GenerationID(record.value)!
+        try vm.memory.writeAndVerify(value, to: slot)
+        let written = clock.now
+        try await cont()
+        return Rotation(vm: vm.name, event: event, source: source, value: value.description, slot: slot.description,
+                        loadMilliseconds: (loaded - loadStarted).milliseconds,
+                        writeMilliseconds: (written - loaded).milliseconds,
+                        totalMilliseconds: (clock.now - started).milliseconds)
+    }
+
+    /// The slot, confirmed: right after a state load QEMU has written its
+    /// own value there, so guest memory must hold exactly QEMU's value. If
+    /// it does not, the tables are re-walked once; then it is an error.
+    private func checkedSlot() async throws -> VMGenIDSlot {
+        let expected = try await vm.qemuValue()
+        for refresh in [false, true] {
+            let slot = try vm.slot(refresh: refresh)
+            if try vm.memory.readValue(at: slot) == expected { return slot }
+        }
+        let slot = try vm.slot()
+        throw HostError.valueMismatch(slot: slot.description, qemu: expected.description,
+                                      guestMemory: try vm.memory.readValue(at: slot).description)
+    }
+
+    private func stop() async throws { try await vm.qmp.execute("stop") }
+    private func cont() async throws { try await vm.qmp.execute("cont") }
+
+    private func waitForMigration(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let reply = try await vm.qmp.execute("query-migrate")
+            let status = reply["status"]?.stringValue ?? "none"
+            switch status {
+            case "completed": return
+            case "failed", "cancelled":
+                throw HostError.migrationFailed(status: status, detail: reply["error-desc"]?.stringValue ?? "")
+            default: try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        throw HostError.timeout(what: "migration", seconds: Double(timeout.components.seconds))
+    }
+}
+
+func shellQuoted(_ path: String) -> String {
+    "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+extension Duration {
+    var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import GenIDHost
+import VMGenID
+
+/// Scenario `qemu-restore`: one guest saved to a file, then N fresh QEMU
+/// processes restored from it through genid; each must show the guest a
+/// value of its own.
+public struct QEMURestoreScenario: Sendable {
+    public static let name = "qemu-restore"
+    public let settings: LabSettings
+    public let count: Int
+
+    public init(settings: LabSettings, count: Int) {
+        self.settings = settings
+        self.count = count
+    }
+
+    public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
+        var context: ScenarioContext
+        do {
+            context = try ScenarioContext(scenario: QEMURestoreScenario.name, settings: settings, progress: progress)
+        } catch {
+            return LabReport.failed(QEMURestoreScenario.name, error)
+        }
+        let stateDirectory = "\(settings.runRoot)/state-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+            let stateFile = "\(stateDirectory)/guest.state"
+            let ledger = context.ledger
+            let baseline = try await context.withBootedMachine { machine, report in
+                let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
+                let baseline = try await machine.observe()
+                report.baselineGuid = baseline.value?.description
+                try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
+                                  origin: .observed)
+                try await Rotator(vm: vm, ledger: ledger).save(to: stateFile)
+                progress("saved the guest state to \(stateFile)")
+                return baseline
+            }
+            var seen: [GenerationID] = baseline.value.map { [$0] } ?? []
+            for index in 1...count {
+                let log = settings.consoleLogPath(scenario: "\(QEMURestoreScenario.name)-\(index)",
+                                                  release: context.image.kernel.release)
+                let (rotation, after) = try await context.withBootedMachine(incoming: true, consoleLog: log) {
+                    machine, _ in
+                    let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
+                    let rotation = try await Rotator(vm: vm, ledger: ledger).restore(from: stateFile)
+                    try await machine.waitForAgent(timeout: settings.agentTimeout)
+                    return (rotation, try await machine.observeChange(after: baseline))
+                }
+                let host = GenerationID(rotation.value)!
+                let guestText = after.value?.description ?? (after.valueError ?? "nothing")
+                let observed = after.kernelVMForkCount.flatMap { now in baseline.kernelVMForkCount.map { now > $0 } }
+                context.report.check("guest GUID equals host GUID after restore \(index)", after.value == host,
+                                     "guest \(guestText), host \(host)")
+                context.report.check("guest GUID differs from the baseline and every earlier one after restore \(index)",
+                                     after.value.map { !seen.contains($0) } ?? false, "guest \(guestText)")
+                context.report.check("guest kernel processed the change after restore \(index)", observed == true,
+                                     "vmfork log lines \(baseline.kernelVMForkCount.map(String.init) ?? "?") -> "
+                                        + (after.kernelVMForkCount.map(String.init) ?? "?"))
+                context.report.restores.append(.init(
+                    hostGuid: host.description, guestGuid: after.value?.description, guestObservedChange: observed,
+                    sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter,
+                    elapsedMs: rotation.totalMilliseconds))
+                if let value = after.value { seen.append(value) }
+                progress("restore \(index): guest sees \(guestText)")
+            }
+            return context.finish(nil)
+        } catch {
+            return context.finish(error)
+        }
+    }
+}
+
+/// Scenario `qemu-rotate`: a running guest is given a new generation on
+/// demand, and notices.
+public struct QEMURotateScenario: Sendable {
+    public static let name = "qemu-rotate"
+    public let settings: LabSettings
+
+    public init(settings: LabSettings) {
+        self.settings = settings
+    }
+
+    public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
+        var context: ScenarioContext
+        do {
+            context = try ScenarioContext(scenario: QEMURotateScenario.name, settings: settings, progress: progress)
+        } catch {
+            return LabReport.failed(QEMURotateScenario.name, error)
+        }
+        do {
+            let ledger = context.ledger
+            try await context.withBootedMachine { machine, report in
+                let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
+                let baseline = try await machine.observe()
+                report.baselineGuid = baseline.value?.description
+                try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
+                                  origin: .observed)
+                let rotation = try await Rotator(vm: vm, ledger: ledger).rotate()
+                let after = try await machine.observeChange(after: baseline)
+                let host = GenerationID(rotation.value)!
+                let observed = after.kernelVMForkCount.flatMap { now in baseline.kernelVMForkCount.map { now > $0 } }
+                let guestText = after.value?.description ?? (after.valueError ?? "nothing")
+                report.check("guest GUID equals host GUID after the rotation", after.value == host,
+                             "guest \(guestText), host \(host)")
+                report.check("guest GUID differs from the baseline", after.value != nil && after.value != baseline.value,
+                             "baseline \(baseline.value?.description ?? "?"), now \(guestText)")
+                report.check("guest kernel processed the change", observed == true,
+                             "vmfork log lines \(baseline.kernelVMForkCount.map(String.init) ?? "?") -> "
+                                + (after.kernelVMForkCount.map(String.init) ?? "?"))
+                report.restores.append(.init(
+                    hostGuid: host.description, guestGuid: after.value?.description, guestObservedChange: observed,
+                    sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter,
+                    elapsedMs: rotation.totalMilliseconds))
+            }
+            return context.finish(nil)
+        } catch {
+            return context.finish(error)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import GenIDHost
+import VMGenID
+
+/// Scenarios `qemu-revert` and `qemu-revert-unprotected`: N reverts of one
+/// internal snapshot in the same QEMU process, through genid's rotation or
+/// through plain stop/loadvm/cont, judged from inside the guest.
+public struct QEMURevertScenario: Sendable {
+    public let settings: LabSettings
+    public let count: Int
+    /// false: plain loadvm, which the guest must *not* notice (the bug).
+    public let protected: Bool
+    static let snapshotName = "genid-lab-base"
+
+    public init(settings: LabSettings, count: Int, protected: Bool) {
+        self.settings = settings
+        self.count = count
+        self.protected = protected
+    }
+
+    public var name: String { protected ? "qemu-revert" : "qemu-revert-unprotected" }
+
+    public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
+        var context: ScenarioContext
+        do {
+            context = try ScenarioContext(scenario: name, settings: settings, progress: progress)
+        } catch {
+            return LabReport.failed(name, error)
+        }
+        do {
+            let ledger = context.ledger
+            try await context.withBootedMachine { machine, report in
+                let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
+                let rotator = Rotator(vm: vm, ledger: ledger)
+                let baseline = try await machine.observe()
+                report.baselineGuid = baseline.value?.description
+                try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
+                                  origin: .observed)
+                try await rotator.snapshot(named: QEMURevertScenario.snapshotName)
+                progress("snapshot taken; \(count) reverts \(protected ? "through genid" : "with plain loadvm")")
+                var seen: [GenerationID] = baseline.value.map { [$0] } ?? []
+                for index in 1...count {
+                    let (hostValue, elapsed) = try await revert(vm: vm, rotator: rotator)
+                    let after = protected
+                        ? try await machine.observeChange(after: baseline)
+                        : try await observeAfterSettling(machine)
+                    judge(&report, index: index, host: hostValue, baseline: baseline, after: after, seen: seen)
+                    report.restores.append(.init(
+                        hostGuid: hostValue.description, guestGuid: after.value?.description,
+                        guestObservedChange: observedChange(baseline, after),
+                        sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter,
+                        elapsedMs: elapsed))
+                    if let value = after.value { seen.append(value) }
+                    progress("revert \(index): guest sees \(after.value?.description ?? "nothing")")
+                }
+                let times = report.restores.compactMap(\.elapsedMs).sorted()
+                report.timingsMs["revert_median"] = times[times.count / 2]
+            }
+            return context.finish(nil)
+        } catch {
+            return context.finish(error)
+        }
+    }
+
+    /// One revert; returns the value the host gave (genid) or left (plain)
+    /// and the stop-to-cont time in milliseconds.
+    private func revert(vm: AttachedVM, rotator: Rotator) async throws -> (GenerationID, Double) {
+        if protected {
+            let rotation = try await rotator.revert(to: QEMURevertScenario.snapshotName)
+            return (GenerationID(rotation.value)!, rotation.totalMilliseconds)
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await vm.qmp.execute("stop")
+        _ = try await vm.qmp.humanMonitorCommand("loadvm \(QEMURevertScenario.snapshotName)")
+        try await vm.qmp.execute("cont")
+        let elapsed = clock.now - started
+        return (try vm.guestMemoryValue(), elapsed.milliseconds)
+    }
+
+    /// Without a change there is nothing to wait for; give the guest the
+    /// time a change would take, then look.
+    private func observeAfterSettling(_ machine: Machine) async throws -> GuestObservation {
+        try await Task.sleep(for: .seconds(2))
+        return try await machine.observe()
+    }
+
+    private func observedChange(_ baseline: GuestObservation, _ after: GuestObservation) -> Bool? {
+        guard let before = baseline.kernelVMForkCount, let now = after.kernelVMForkCount else { return nil }
+        return now > before
+    }
+
+    private func judge(_ report: inout LabReport, index: Int, host: GenerationID, baseline: GuestObservation,
+                       after: GuestObservation, seen: [GenerationID]) {
+        let guest = after.value
+        let observed = observedChange(baseline, after)
+        let guestText = guest?.description ?? (after.valueError ?? "nothing")
+        if protected {
+            report.check("guest GUID equals host GUID after restore \(index)", guest == host,
+                         "guest \(guestText), host \(host)")
+            report.check("guest GUID differs from the baseline and every earlier one after restore \(index)",
+                         guest != nil && !seen.contains(guest!), "guest \(guestText)")
+            report.check("guest kernel processed the change after restore \(index)", observed == true,
+                         "vmfork log lines \(baseline.kernelVMForkCount.map(String.init) ?? "?") -> "
+                            + (after.kernelVMForkCount.map(String.init) ?? "?"))
+            if let before = baseline.sysgenidCounter {
+                report.check("sysgenid counter moved up after restore \(index)",
+                             (after.sysgenidCounter ?? before) > before,
+                             "\(before) -> \(after.sysgenidCounter.map(String.init) ?? "?")")
+            }
+        } else {
+            report.check("guest still sees the baseline GUID after plain loadvm \(index) (rollback invisible)",
+                         guest != nil && guest == baseline.value, "guest \(guestText)")
+            report.check("guest kernel did not notice plain loadvm \(index)", observed == false,
+                         "vmfork log lines \(baseline.kernelVMForkCount.map(String.init) ?? "?") -> "
+                            + (after.kernelVMForkCount.map(String.init) ?? "?"))
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import GenIDHost
+import VMGenID
+
+/// `genid-lab bench revert`: on one guest, alternately, plain QEMU reverts
+/// (stop, loadvm, cont) and genid reverts (the same plus a fresh value
+/// recorded, written and verified), so both see the same machine load.
+/// Reported as medians and their ratio; never as absolute claims.
+public struct RevertBenchmark: Sendable {
+    public struct Result: Codable, Sendable {
+        public var guestKernel: String
+        public var rounds: Int
+        public var plainMilliseconds: [Double]
+        public var genidMilliseconds: [Double]
+        public var plainMedian: Double
+        public var genidMedian: Double
+        /// genid median / plain median.
+        public var ratio: Double
+        /// genid median - plain median.
+        public var addedMedian: Double
+        /// Time genid spends between the load and cont (ledger + write + verify), median.
+        public var rotationStepMedian: Double
+        /// ACPI walk through guest RAM (the first location of the page), median of repeats.
+        public var locateMedian: Double
+        /// One write-and-verify of 16 bytes, median.
+        public var writeAndVerifyMedian: Double
+
+        enum CodingKeys: String, CodingKey {
+            case guestKernel = "guest_kernel", rounds
+            case plainMilliseconds = "plain_ms", genidMilliseconds = "genid_ms"
+            case plainMedian = "plain_median_ms", genidMedian = "genid_median_ms", ratio
+            case addedMedian = "added_median_ms", rotationStepMedian = "rotation_step_median_ms"
+            case locateMedian = "locate_median_ms", writeAndVerifyMedian = "write_and_verify_median_ms"
+        }
+    }
+
+    public let settings: LabSettings
+    public let rounds: Int
+
+    public init(settings: LabSettings, rounds: Int) {
+        self.settings = settings
+        self.rounds = rounds
+    }
+
+    public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
+        var context = try ScenarioContext(scenario: "bench-revert", settings: settings, progress: progress)
+        let ledger = context.ledger
+        let rounds = self.rounds
+        let kernel = context.image.kernel.release
+        return try await context.withBootedMachine { machine, _ in
+            let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
+            let rotator = Rotator(vm: vm, ledger: ledger)
+            let clock = ContinuousClock()
+            try await rotator.snapshot(named: "genid-bench")
+
+            var plain: [Double] = [], genid: [Double] = [], rotationSteps: [Double] = []
+            for round in 0..<rounds {
+                // Alternate which goes first, so drift hits both alike.
+                for useGenid in round % 2 == 0 ? [false, true] : [true, false] {
+                    if useGenid {
+                        let rotation = try await rotator.revert(to: "genid-bench")
+                        genid.append(rotation.totalMilliseconds)
+                        rotationSteps.append(rotation.writeMilliseconds)
+                    } else {
+                        let started = clock.now
+                        try await vm.qmp.execute("stop")
+                        _ = try await vm.qmp.humanMonitorCommand("loadvm genid-bench")
+                        try await vm.qmp.execute("cont")
+                        plain.append((clock.now - started).milliseconds)
+                    }
+                }
+                progress("round \(round + 1)/\(rounds): plain \(format(plain.last!)) ms, genid \(format(genid.last!)) ms")
+            }
+
+            var locate: [Double] = [], write: [Double] = []
+            try await vm.qmp.execute("stop")
+            let current = try vm.guestMemoryValue()
+            for _ in 0..<50 {
+                let started = clock.now
+                let slot = try vm.slot(refresh: true)
+                locate.append((clock.now - started).milliseconds)
+                let writeStarted = clock.now
+                // The value already there: measures the cost, changes nothing.
+                try vm.memory.writeAndVerify(current, to: slot)
+                write.append((clock.now - writeStarted).milliseconds)
+            }
+            try await vm.qmp.execute("cont")
+
+            let plainMedian = median(plain), genidMedian = median(genid)
+            return Result(guestKernel: kernel, rounds: rounds, plainMilliseconds: plain, genidMilliseconds: genid,
+                          plainMedian: plainMedian, genidMedian: genidMedian, ratio: genidMedian / plainMedian,
+                          addedMedian: genidMedian - plainMedian, rotationStepMedian: median(rotationSteps),
+                          locateMedian: median(locate), writeAndVerifyMedian: median(write))
+        }
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+private func format(_ value: Double) -> String { String(format: "%.1f", value) }

@@ -1,0 +1,66 @@
+import Foundation
+import GenIDHost
+import GenerationLedger
+import QMP
+
+/// Boots the scenario's machine and keeps the report: the shared start of
+/// every QEMU scenario.
+struct ScenarioContext {
+    let settings: LabSettings
+    let image: GuestImage
+    let ledger: GenerationLedger
+    var report: LabReport
+    let progress: @Sendable (String) -> Void
+
+    init(scenario: String, settings: LabSettings, progress: @escaping @Sendable (String) -> Void) throws {
+        self.settings = settings
+        self.progress = progress
+        report = LabReport(scenario: scenario, backend: "qemu")
+        report.accelerator = settings.accelerator.rawValue
+        image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
+        report.guestKernel = image.kernel.release
+        report.consoleLog = settings.consoleLogPath(scenario: scenario, release: image.kernel.release)
+        ledger = try GenerationLedger(path: settings.ledgerPath)
+    }
+
+    func configuration(incoming: Bool = false) -> MachineConfiguration {
+        var configuration = MachineConfiguration(image: image)
+        configuration.accelerator = settings.accelerator
+        configuration.incoming = incoming
+        return configuration
+    }
+
+    /// Boots a machine, connects QMP and the agent, records the boot time
+    /// once, and runs `body`; the machine is shut down on every path.
+    mutating func withBootedMachine<T: Sendable>(incoming: Bool = false, consoleLog: String? = nil,
+                                                  _ body: (Machine, inout LabReport) async throws -> T) async throws -> T {
+        progress("booting \(image.kernel.release) under \(settings.accelerator.rawValue)")
+        var report = self.report
+        defer { self.report = report }
+        return try await withMachine(configuration(incoming: incoming), runRoot: settings.runRoot,
+                                     keepConsoleLogAt: consoleLog ?? self.report.consoleLog) { machine in
+            let qmp = try await machine.connectQMP()
+            report.qemuVersion = qmp.greeting.version.description
+            if !incoming {
+                let bootTime = try await machine.waitForAgent(timeout: settings.agentTimeout)
+                if report.timingsMs["boot_to_agent"] == nil { report.timingsMs["boot_to_agent"] = bootTime.milliseconds }
+            }
+            return try await body(machine, &report)
+        }
+    }
+
+    /// A ledger name unique to this machine.
+    static func vmName(_ machine: Machine) -> String {
+        "lab/" + (machine.directory.path as NSString).lastPathComponent
+    }
+
+    /// Finishes the report; an error ends it as failed with the reason.
+    mutating func finish(_ error: (any Error)?) -> LabReport {
+        if let error {
+            report.error = "\(error)"
+            report.check("scenario ran to completion", false, "\(error)")
+        }
+        report.conclude()
+        return report
+    }
+}

@@ -1,0 +1,1 @@
+// The guest library: being written (issue 4).

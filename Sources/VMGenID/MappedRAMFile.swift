@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Guest RAM shared with QEMU through a file (`-object
+/// memory-backend-file,share=on,mem-path=…`), mapped into this process: the
+/// arrangement vhost-user back ends use. Reads and the one write go straight
+/// to guest memory.
+public final class MappedRAMFile: GuestMemory, @unchecked Sendable {
+    // @unchecked: the mapping is fixed for the object's lifetime and freed
+    // in deinit; reads may run concurrently, and the rotator writes only
+    // while the guest is paused.
+    public let layout: GuestRAMLayout
+    public let path: String
+    private let base: UnsafeMutableRawPointer
+    private let size: Int
+
+    /// Maps the whole file; the layout defaults to q35 with as much RAM as
+    /// the file holds.
+    public init(path: String, layout: GuestRAMLayout? = nil) throws(VMGenIDError) {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw .system(call: "open", path: path, errno: errno, message: errorText()) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .system(call: "fstat", path: path, errno: errno, message: errorText()) }
+        let size = Int(info.st_size)
+        guard size > 0 else { throw .outsideGuestRAM(what: "RAM file \(path) (empty)", address: 0, count: 0) }
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            throw .system(call: "mmap", path: path, errno: errno, message: errorText())
+        }
+        let layout = layout ?? .q35(ramSize: UInt64(size))
+        // A layout that reaches past the file would let a read run off the mapping.
+        for region in layout.regions where region.backingOffset + region.length > UInt64(size) {
+            munmap(base, size)
+            throw .outsideGuestRAM(what: "layout region beyond the \(size)-byte RAM file",
+                                   address: region.guestPhysicalStart, count: Int(region.length))
+        }
+        self.path = path
+        self.base = base
+        self.size = size
+        self.layout = layout
+    }
+
+    deinit {
+        munmap(base, size)
+    }
+
+    public func read(at address: UInt64, count: Int) throws(VMGenIDError) -> [UInt8] {
+        guard let offset = layout.backingOffset(of: address, count: count) else {
+            throw .outsideGuestRAM(what: "read", address: address, count: count)
+        }
+        return Array(UnsafeRawBufferPointer(start: base + Int(offset), count: count))
+    }
+
+    public func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
+        guard let offset = layout.backingOffset(of: slot.address, count: VMGenIDTable.valueLength) else {
+            throw .outsideGuestRAM(what: "VMGENID value", address: slot.address, count: VMGenIDTable.valueLength)
+        }
+        let bytes = value.guestBytes
+        bytes.withUnsafeBytes { (base + Int(offset)).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+    }
+}
+
+func errorText(_ code: Int32 = errno) -> String {
+    String(cString: strerror(code))
+}

@@ -1,0 +1,1 @@
+print("sysgenidctl: not yet built (issue 4)")

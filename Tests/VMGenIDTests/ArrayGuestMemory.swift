@@ -1,0 +1,98 @@
+import Synchronization
+@testable import VMGenID
+
+/// Guest RAM as a byte array, for unit tests of the ACPI walk and of the
+/// write rule. Like the real implementations, it refuses any access outside
+/// its layout, and it counts what it was asked.
+final class ArrayGuestMemory: GuestMemory, Sendable {
+    let layout: GuestRAMLayout
+    let bytes: Mutex<[UInt8]>
+    let refusedReads = Mutex(0)
+    /// Guest-physical ranges written through `write(_:to:)`.
+    let writes = Mutex<[Range<UInt64>]>([])
+
+    init(size: Int) {
+        layout = .q35(ramSize: UInt64(size))
+        bytes = Mutex([UInt8](repeating: 0, count: size))
+    }
+
+    func read(at address: UInt64, count: Int) throws(VMGenIDError) -> [UInt8] {
+        guard let offset = layout.backingOffset(of: address, count: count) else {
+            refusedReads.withLock { $0 += 1 }
+            throw .outsideGuestRAM(what: "read", address: address, count: count)
+        }
+        return bytes.withLock { Array($0[Int(offset)..<Int(offset) + count]) }
+    }
+
+    func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
+        guard let offset = layout.backingOffset(of: slot.address, count: 16) else {
+            throw .outsideGuestRAM(what: "VMGENID value", address: slot.address, count: 16)
+        }
+        bytes.withLock { $0.replaceSubrange(Int(offset)..<Int(offset) + 16, with: value.guestBytes) }
+        writes.withLock { $0.append(slot.address..<slot.address + 16) }
+    }
+
+    func poke(_ data: [UInt8], at address: Int) {
+        bytes.withLock { $0.replaceSubrange(address..<address + data.count, with: data) }
+    }
+
+    var snapshot: [UInt8] { bytes.withLock { $0 } }
+
+    func peek(_ address: Int, count: Int) -> [UInt8] {
+        bytes.withLock { Array($0[address..<address + count]) }
+    }
+}
+
+/// A small guest RAM image with the ACPI tables QEMU would put there:
+/// RSDP (revision 2) in the BIOS area -> XSDT and RSDT -> a dummy table and
+/// the VMGENID SSDT, whose VGIA points at a page of this RAM.
+struct ACPIImage {
+    static let ramSize = 4 << 20
+    static let rsdpAddress = 0xf_0000
+    static let rsdtAddress = 0x10_0000
+    static let xsdtAddress = 0x10_0100
+    static let dummyAddress = 0x10_0200
+    static let ssdtAddress = 0x10_0400
+    static let pageAddress = 0x3f_f000
+
+    var rsdpRevision: UInt8 = 2
+    var ssdt = ACPIImage.vmgenidSSDT(vgia: UInt32(ACPIImage.pageAddress))
+
+    func memory() -> ArrayGuestMemory {
+        let memory = ArrayGuestMemory(size: ACPIImage.ramSize)
+        var rsdp = Array("RSD PTR ".utf8) + [0] + Array("BOCHS ".utf8) + [rsdpRevision]
+        rsdp += le32(UInt32(ACPIImage.rsdtAddress))
+        rsdp[8] = 0 &- rsdp.reduce(0, &+)
+        if rsdpRevision >= 2 {
+            rsdp += le32(36) + le64(UInt64(ACPIImage.xsdtAddress)) + [0, 0, 0, 0]
+            rsdp[32] = 0 &- rsdp.reduce(0, &+)
+        }
+        memory.poke(rsdp, at: ACPIImage.rsdpAddress)
+        let entries = [ACPIImage.dummyAddress, ACPIImage.ssdtAddress]
+        memory.poke(ACPIImage.table("RSDT", body: entries.flatMap { le32(UInt32($0)) }), at: ACPIImage.rsdtAddress)
+        memory.poke(ACPIImage.table("XSDT", body: entries.flatMap { le64(UInt64($0)) }), at: ACPIImage.xsdtAddress)
+        memory.poke(ACPIImage.table("APIC", body: [1, 2, 3, 4]), at: ACPIImage.dummyAddress)
+        memory.poke(ssdt, at: ACPIImage.ssdtAddress)
+        return memory
+    }
+
+    /// The real QEMU SSDT with VGIA set to `vgia`, checksum fixed.
+    static func vmgenidSSDT(vgia: UInt32) -> [UInt8] {
+        var table = qemuVMGenIDSSDT
+        table.replaceSubrange(42..<46, with: le32(vgia))
+        table[9] = 0
+        table[9] = 0 &- table.reduce(0, &+)
+        return table
+    }
+
+    static func table(_ signature: String, body: [UInt8], oemTableID: String = "BXPC    ") -> [UInt8] {
+        var table = Array(signature.utf8) + le32(UInt32(36 + body.count)) + [1, 0]
+        table += Array("BOCHS ".utf8) + Array(oemTableID.utf8) + le32(1) + Array("BXPC".utf8) + le32(1)
+        table += body
+        table[9] = 0 &- table.reduce(0, &+)
+        return table
+    }
+}
+
+func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+func le64(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
