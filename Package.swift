@@ -91,6 +91,6 @@ let package = Package(
         .testTarget(name: "GenerationLedgerTests", dependencies: ["GenerationLedger"]),
         .testTarget(name: "GenIDHostTests", dependencies: ["GenIDHost", "VMGenID"]),
         .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
-        .testTarget(name: "LabIntegrationTests", dependencies: ["GenIDLab"]),
+        .testTarget(name: "LabIntegrationTests", dependencies: ["GenIDLab", "GenerationLedger"]),
     ]
 )

@@ -12,6 +12,7 @@ public enum HostError: Error, CustomStringConvertible, Sendable {
     case timeout(what: String, seconds: Double)
     case valueMismatch(slot: String, qemu: String, guestMemory: String)
     case unexpectedReply(command: String, detail: String)
+    case rotationFailed(event: String, source: String, reason: String, runState: String)
 
     public var description: String {
         switch self {
@@ -34,6 +35,10 @@ public enum HostError: Error, CustomStringConvertible, Sendable {
                 + "the VMGENID page is not where the ACPI tables say; refusing to write"
         case let .unexpectedReply(command, detail):
             return "unexpected reply to '\(command)': \(detail)"
+        case let .rotationFailed(event, source, reason, runState):
+            return "\(event) '\(source)' failed: \(reason). The VM is \(runState) and was not resumed, so that the "
+                + "guest cannot run on a stale value; fix the cause and retry, or resume it with QMP 'cont' "
+                + "if you know its state is intact."
         }
     }
 }

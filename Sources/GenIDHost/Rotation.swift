@@ -17,19 +17,23 @@ public struct Rotation: Sendable, Codable {
     public var value: String
     /// Guest-physical address of the value.
     public var slot: String
-    /// Milliseconds: the QEMU state load, the write-and-verify, stop to cont.
+    /// Milliseconds: recording the value in the ledger (before the pause),
+    /// the QEMU state load, locating and writing the value, the guest's
+    /// pause (stop to cont) and the whole call.
+    public var ledgerMilliseconds: Double
     public var loadMilliseconds: Double
     public var writeMilliseconds: Double
+    public var pauseMilliseconds: Double
     public var totalMilliseconds: Double
 }
 
 /// The rotation protocol: the guest must never run after a state load with
 /// a value it has seen before.
 ///
-///     stop -> load state (QEMU queues the ACPI notification) -> record a
-///     fresh value in the ledger -> write it into guest memory and read it
-///     back -> cont (the guest handles the notification and reads the new
-///     value)
+///     record a fresh value in the ledger -> stop -> load state (QEMU
+///     queues the ACPI notification) -> check the slot holds QEMU's value
+///     -> write the fresh value and read it back -> cont (the guest handles
+///     the notification and reads the new value)
 ///
 /// The value goes into the ledger before it reaches guest memory, so a crash
 /// in between loses nothing and never reuses a value. If anything fails
@@ -109,22 +113,37 @@ public struct Rotator: Sendable {
                                load: () async throws -> Void) async throws -> Rotation {
         let clock = ContinuousClock()
         let started = clock.now
-        if !alreadyStopped { try await stop() }
-        let loadStarted = clock.now
-        try await load()
-        let loaded = clock.now
-        let slot = try await checkedSlot()
+        // Recorded before the VM pauses: the ledger's durable commit is the
+        // slowest step and need not stretch the guest's pause. A value
+        // recorded for a load that then fails is never given and never reused.
         let record = try ledger.issueFresh(vm: vm.name, event: event.rawValue, detail: source) {
             GenerationID.random().description
         }
         let value = GenerationID(record.value)!
-        try vm.memory.writeAndVerify(value, to: slot)
+        let paused = clock.now
+        let loaded: ContinuousClock.Instant
+        let slot: VMGenIDSlot
+        do {
+            if !alreadyStopped { try await stop() }
+            try await load()
+            loaded = clock.now
+            slot = try await checkedSlot()
+            try vm.memory.writeAndVerify(value, to: slot)
+        } catch {
+            let state = (try? await vm.runState()) ?? "unknown"
+            _ = try? ledger.audit(vm: vm.name, kind: "rotation-failed",
+                                  message: "\(event.rawValue) \(source): \(error); \(value) was recorded but not given")
+            throw HostError.rotationFailed(event: event.rawValue, source: source, reason: "\(error)", runState: state)
+        }
         let written = clock.now
         try await cont()
+        let resumed = clock.now
         return Rotation(vm: vm.name, event: event, source: source, value: value.description, slot: slot.description,
-                        loadMilliseconds: (loaded - loadStarted).milliseconds,
+                        ledgerMilliseconds: (paused - started).milliseconds,
+                        loadMilliseconds: (loaded - paused).milliseconds,
                         writeMilliseconds: (written - loaded).milliseconds,
-                        totalMilliseconds: (clock.now - started).milliseconds)
+                        pauseMilliseconds: (resumed - paused).milliseconds,
+                        totalMilliseconds: (resumed - started).milliseconds)
     }
 
     /// The slot, confirmed: right after a state load QEMU has written its

@@ -12,8 +12,8 @@ import Synchronization
 /// (sockets, RAM file, disk) removed. QEMU runs under `setpriv --pdeathsig
 /// KILL`, so even a SIGKILL of the lab takes QEMU down with it.
 public actor Machine {
-    public let configuration: MachineConfiguration
-    public let directory: RunDirectory
+    public nonisolated let configuration: MachineConfiguration
+    public nonisolated let directory: RunDirectory
     public private(set) var qmp: QMPClient?
     public private(set) var agent: AgentClient?
     /// When QEMU was spawned, for boot timings.

@@ -46,11 +46,12 @@ struct RevertBenchCommand: AsyncParsableCommand {
                 plain revert median     %.2f ms
                 genid revert median     %.2f ms
                 ratio genid/plain       %.3f
-                added by genid          %.2f ms (median difference); its own step %.3f ms (median)
+                added by genid          %.2f ms (median difference); its own steps %.3f ms (median)
+                guest pause, genid      %.2f ms (median, stop to cont)
                 locate page (ACPI walk) %.3f ms (median)
                 write-and-verify        %.4f ms (median)
                 """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
-                result.addedMedian, result.rotationStepMedian, result.locateMedian, result.writeAndVerifyMedian))
+                result.addedMedian, result.rotationStepMedian, result.genidPauseMedian, result.locateMedian, result.writeAndVerifyMedian))
         }
     }
 }

@@ -9,8 +9,8 @@ struct QEMUCommand: AsyncParsableCommand {
         abstract: "Act on one QEMU through its QMP socket, without genidd.",
         discussion: """
             Every verb that loads state (revert, restore, rotate) gives the
-            guest a fresh value: stop, load, record in the ledger, write and
-            verify in guest memory, cont. If a step after the load fails, the
+            guest a fresh value: record a new value in the ledger, stop, load,
+            write and verify it in guest memory, cont. If a step after the load fails, the
             VM is left paused rather than resumed on a stale value.
             """,
         subcommands: [StatusVerb.self, SnapshotVerb.self, RevertVerb.self, SaveVerb.self, RestoreVerb.self,
@@ -178,8 +178,10 @@ func printRotation(_ rotation: Rotation, json: Bool) {
     printFields([
         ("vm", rotation.vm), ("event", rotation.event.rawValue), ("source", rotation.source),
         ("value", rotation.value), ("slot", rotation.slot),
+        ("ledger_ms", String(format: "%.2f", rotation.ledgerMilliseconds)),
         ("load_ms", String(format: "%.2f", rotation.loadMilliseconds)),
         ("write_ms", String(format: "%.3f", rotation.writeMilliseconds)),
+        ("pause_ms", String(format: "%.2f", rotation.pauseMilliseconds)),
         ("total_ms", String(format: "%.2f", rotation.totalMilliseconds)),
     ], json: json)
 }

@@ -7,6 +7,16 @@ struct LabProcess {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
+    /// The lab ledger the scenarios write (the Makefile sets GENID_LAB_BUILD_DIR).
+    static var ledgerPath: String {
+        let build = ProcessInfo.processInfo.environment["GENID_LAB_BUILD_DIR"] ?? "\(packageRoot)/build/lab"
+        return "\(build)/ledger.sqlite"
+    }
+
+    static func binary(_ name: String) -> String {
+        (executable as NSString).deletingLastPathComponent + "/" + name
+    }
+
     static var executable: String {
         ProcessInfo.processInfo.environment["GENID_LAB_BIN"] ?? "\(packageRoot)/.build/debug/genid-lab"
     }
