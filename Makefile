@@ -10,7 +10,7 @@ KERNELS      := 6.1 6.12
 export GENID_GUEST_BIN_DIR := $(CURDIR)/$(GUEST_BUILD)/release
 export GENID_LAB_BUILD_DIR := $(CURDIR)/build/lab
 
-.PHONY: all setup build guest images demo test clean
+.PHONY: all setup build guest kernel images demo test clean
 
 all: build guest
 
@@ -23,8 +23,13 @@ build: setup
 # Guest executables: statically linked Swift runtime, no Foundation.
 guest: setup
 	$(SWIFT) build -c release --static-swift-stdlib --product sysgenidd --scratch-path $(GUEST_BUILD)
+	$(SWIFT) build -c release --static-swift-stdlib --product sysgenidctl --scratch-path $(GUEST_BUILD)
 
-images: build guest
+# The sysgenid kernel module for every installed guest kernel -> build/kernel/<release>/.
+kernel: setup
+	Kernel/sysgenid/build-all
+
+images: build guest kernel
 	@for kernel in $(KERNELS); do $(LAB) image --kernel $$kernel || exit 1; done
 
 demo: images

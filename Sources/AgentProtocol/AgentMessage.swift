@@ -98,6 +98,48 @@ public struct AgentResponse: Equatable, Sendable {
     }
 }
 
+/// An unsolicited line from the agent: `0 event <name> [<key>=<value> ...]`.
+/// Id 0 is never a request's (the host numbers requests from 1), so a host
+/// that does not expect events can drop them.
+public struct AgentEvent: Equatable, Sendable {
+    public static let id: UInt64 = 0
+    /// Written by an armed wake-up probe (`arm-wakeup`): `generation`, `monotonic_ns`.
+    public static let wakeup = "wakeup"
+
+    public var name: String
+    public var fields: [AgentField]
+
+    public init(name: String, fields: [AgentField]) {
+        self.name = name
+        self.fields = fields
+    }
+
+    public var line: String {
+        (["0", "event", PercentEncoding.encode(name)] + fields.map { "\($0.key)=\(PercentEncoding.encode($0.value))" })
+            .joined(separator: " ") + "\n"
+    }
+
+    public init(line: some StringProtocol) throws(AgentProtocolError) {
+        let words = try splitLine(line)
+        guard words.count >= 3, words[0] == "0", words[1] == "event" else {
+            throw .malformed(line: String(line), reason: "expected '0 event <name> [key=value ...]'")
+        }
+        name = try PercentEncoding.decode(words[2])
+        var fields: [AgentField] = []
+        for word in words.dropFirst(3) {
+            guard let equals = word.firstIndex(of: "="), equals != word.startIndex else {
+                throw .malformed(line: String(line), reason: "field '\(word)' is not key=value")
+            }
+            fields.append(AgentField(String(word[..<equals]), try PercentEncoding.decode(word[word.index(after: equals)...])))
+        }
+        self.fields = fields
+    }
+
+    public subscript(key: String) -> String? {
+        fields.first { $0.key == key }?.value
+    }
+}
+
 public struct AgentField: Equatable, Sendable {
     public var key: String
     public var value: String

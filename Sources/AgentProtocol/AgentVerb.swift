@@ -3,8 +3,35 @@ public enum AgentVerb: String, Sendable, CaseIterable {
     /// `ok agent=sysgenidd protocol=1`: the agent is up.
     case ping
     /// `ok kernel_release=… vmgenid=<rfc>|vmgenid_error=… vmgenid_address=0x…
-    /// monotonic_ns=… boottime_ns=…`: what the guest sees now.
+    /// monotonic_ns=… boottime_ns=… sysgenid_provider=module|userspace|none
+    /// [sysgenid_counter=N] kernel_vmfork_count=N [reader_blocking=N
+    /// reader_poll=N reader_mmap=N, each with <key>_monotonic_ns]`: what the
+    /// guest sees now.
     case status
+    /// `wait-watchers <timeout_ms>` (0 = no timeout): SYSGENID_WAIT_WATCHERS
+    /// in the guest on a fresh handle. `ok elapsed_ms=… sysgenid_counter=N`,
+    /// or `error ETIME …` / `error <ERRNO> …`.
+    case waitWatchers = "wait-watchers"
+    /// `ok sysgenid_provider=… sysgenid_counter=N [tracked=T outdated=O
+    /// clients=C]`: the watcher counts (known for the userspace provider only;
+    /// `watchers_known=0` for the module).
+    case watchers
+    /// `conformance device|userspace [fresh]`: runs the in-guest conformance
+    /// suite (`/usr/bin/sysgenidctl conformance`, nothing else) and answers
+    /// `ok provider=… total=N passed=P failed=F elapsed_ms=… results=…`;
+    /// `results` is one check per line: `PASS|FAIL<TAB>section<TAB>name<TAB>detail`.
+    case conformance
+    /// `arm-wakeup`: arms a one-shot wake-up probe, a thread blocked in
+    /// read() on a fresh handle of the active provider: `ok
+    /// sysgenid_counter=N`. When the generation changes, the thread writes
+    /// the unsolicited line `0 event wakeup generation=N monotonic_ns=…` at
+    /// once (see `AgentEvent`).
+    case armWakeup = "arm-wakeup"
+    /// `bench [mmap_loads] [reads]`: the cost of one check of the mapped
+    /// counter and of one read() on an outdated handle, measured in the
+    /// guest: `ok provider=… mmap_ns_per_op=… read_ns_per_op=… …`. May bump
+    /// the counter (TRIGGER) to get an outdated handle.
+    case bench
 }
 
 /// Keys of the `status` response.
@@ -15,6 +42,33 @@ public enum AgentStatusField {
     public static let vmgenidAddress = "vmgenid_address"
     public static let monotonicNanoseconds = "monotonic_ns"
     public static let boottimeNanoseconds = "boottime_ns"
+    /// The active provider's counter; absent when there is none.
+    public static let sysgenidCounter = "sysgenid_counter"
+    /// `module`, `userspace` or `none`.
+    public static let sysgenidProvider = "sysgenid_provider"
+    /// `random: crng reseeded due to virtual machine fork` lines in
+    /// /dev/kmsg since boot: the guest kernel processed a VMGENID change.
+    public static let kernelVMForkCount = "kernel_vmfork_count"
+    /// The last generation the agent's blocking read() reader, poll()
+    /// reader and mmap watcher saw; absent while that reader does not run.
+    /// Each also comes with `<key>_monotonic_ns`: when (CLOCK_MONOTONIC).
+    public static let readerBlocking = "reader_blocking"
+    public static let readerPoll = "reader_poll"
+    public static let readerMmap = "reader_mmap"
+}
+
+/// Keys of the `wait-watchers`, `watchers` and `conformance` responses.
+public enum AgentSysGenIDField {
+    public static let elapsedMilliseconds = "elapsed_ms"
+    public static let tracked = "tracked"
+    public static let outdated = "outdated"
+    public static let clients = "clients"
+    public static let watchersKnown = "watchers_known"
+    public static let provider = "provider"
+    public static let total = "total"
+    public static let passed = "passed"
+    public static let failed = "failed"
+    public static let results = "results"
 }
 
 /// Name of the virtio-serial port the agent listens on (QEMU

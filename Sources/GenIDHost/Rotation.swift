@@ -25,6 +25,14 @@ public struct Rotation: Sendable, Codable {
     public var writeMilliseconds: Double
     public var pauseMilliseconds: Double
     public var totalMilliseconds: Double
+    /// When QEMU's `cont` returned (the guest runs again), on the host's
+    /// continuous clock; not encoded. For latency measurements.
+    public var resumedAt: ContinuousClock.Instant? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case vm, event, source, value, slot, ledgerMilliseconds, loadMilliseconds, writeMilliseconds
+        case pauseMilliseconds, totalMilliseconds
+    }
 }
 
 /// The rotation protocol: the guest must never run after a state load with
@@ -143,7 +151,7 @@ public struct Rotator: Sendable {
                         loadMilliseconds: (loaded - paused).milliseconds,
                         writeMilliseconds: (written - loaded).milliseconds,
                         pauseMilliseconds: (resumed - paused).milliseconds,
-                        totalMilliseconds: (resumed - started).milliseconds)
+                        totalMilliseconds: (resumed - started).milliseconds, resumedAt: resumed)
     }
 
     /// The slot, confirmed: right after a state load QEMU has written its

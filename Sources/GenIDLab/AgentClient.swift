@@ -16,11 +16,29 @@ public final class AgentClient: Sendable {
         let verb: String
     }
 
+    /// An unsolicited line (id 0) and when it reached the host.
+    public struct ReceivedEvent: Sendable {
+        public var event: AgentEvent
+        public var arrivedAt: ContinuousClock.Instant
+    }
+
+    private struct EventWaiter {
+        let name: String
+        let continuation: CheckedContinuation<ReceivedEvent, any Error>
+        let timeout: Task<Void, Never>
+    }
+
     private struct State {
         var nextID: UInt64 = 0
         var pending: [UInt64: Pending] = [:]
         var closed = false
+        /// Events nobody waited for yet (bounded), oldest first.
+        var events: [ReceivedEvent] = []
+        var eventWaiters: [UInt64: EventWaiter] = [:]
+        var nextWaiterID: UInt64 = 0
     }
+    /// Events kept for a later `nextEvent` call; older ones are dropped.
+    static let eventBacklog = 64
 
     private let channel: any Channel
     private let state = Mutex(State())
@@ -40,7 +58,7 @@ public final class AgentClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(AgentLineHandler { event in
                         guard let client = box.withLock({ $0 }) else { return }
                         switch event {
-                        case .line(let line): client.received(line)
+                        case .line(let line, let instant): client.received(line, at: instant)
                         case .closed: client.failAll(LabError.agentProtocol("the agent socket closed"))
                         }
                     })
@@ -86,14 +104,83 @@ public final class AgentClient: Sendable {
         return response
     }
 
+    /// The next unsolicited event line named `name` (`0 event <name> …`),
+    /// with the host instant it arrived at (taken when the line was read
+    /// off the socket). An event that arrived before this call is returned
+    /// at once; events of other names are left for other callers.
+    public func nextEvent(named name: String, timeout: Duration = .seconds(10)) async throws -> ReceivedEvent {
+        try await withCheckedThrowingContinuation { continuation in
+            let (immediate, waiterID) = state.withLock { state -> (Result<ReceivedEvent, any Error>?, UInt64) in
+                if state.closed { return (.failure(LabError.agentProtocol("the agent connection is closed")), 0) }
+                if let index = state.events.firstIndex(where: { $0.event.name == name }) {
+                    return (.success(state.events.remove(at: index)), 0)
+                }
+                state.nextWaiterID += 1
+                return (nil, state.nextWaiterID)
+            }
+            if let immediate {
+                continuation.resume(with: immediate)
+                return
+            }
+            let timeoutTask = Task {
+                try? await Task.sleep(for: timeout)
+                guard !Task.isCancelled else { return }
+                let waiter = self.state.withLock { $0.eventWaiters.removeValue(forKey: waiterID) }
+                waiter?.continuation.resume(throwing: LabError.agentTimeout(seconds: timeout.seconds, consoleTail: ""))
+            }
+            let registered = state.withLock { state -> Bool in
+                guard !state.closed else { return false }
+                // An event may have arrived between the two locks.
+                if state.events.contains(where: { $0.event.name == name }) { return false }
+                state.eventWaiters[waiterID] = EventWaiter(name: name, continuation: continuation, timeout: timeoutTask)
+                return true
+            }
+            if !registered {
+                timeoutTask.cancel()
+                let late = state.withLock { state -> ReceivedEvent? in
+                    guard let index = state.events.firstIndex(where: { $0.event.name == name }) else { return nil }
+                    return state.events.remove(at: index)
+                }
+                if let late {
+                    continuation.resume(returning: late)
+                } else {
+                    continuation.resume(throwing: LabError.agentProtocol("the agent connection is closed"))
+                }
+            }
+        }
+    }
+
+    /// Forgets events received so far that nobody waited for.
+    public func discardEvents() {
+        state.withLock { $0.events.removeAll() }
+    }
+
     public func close() async {
         failAll(LabError.agentProtocol("the agent connection was closed by the host"))
         try? await channel.close()
     }
 
-    private func received(_ line: String) {
+    private func received(_ line: String, at instant: ContinuousClock.Instant) {
+        if line.hasPrefix("0 event "), let event = try? AgentEvent(line: line) {
+            deliver(ReceivedEvent(event: event, arrivedAt: instant))
+            return
+        }
         guard let response = try? AgentResponse(line: line) else { return }  // not ours to answer
         complete(response.id, with: .success(response))
+    }
+
+    private func deliver(_ received: ReceivedEvent) {
+        let waiter = state.withLock { state -> EventWaiter? in
+            if let entry = state.eventWaiters.filter({ $0.value.name == received.event.name }).min(by: { $0.key < $1.key }) {
+                return state.eventWaiters.removeValue(forKey: entry.key)
+            }
+            state.events.append(received)
+            if state.events.count > AgentClient.eventBacklog { state.events.removeFirst() }
+            return nil
+        }
+        guard let waiter else { return }
+        waiter.timeout.cancel()
+        waiter.continuation.resume(returning: received)
     }
 
     private func complete(_ id: UInt64, with result: Result<AgentResponse, any Error>) {
@@ -103,14 +190,21 @@ public final class AgentClient: Sendable {
     }
 
     private func failAll(_ error: LabError) {
-        let all = state.withLock { state in
+        let (all, waiters) = state.withLock { state in
             state.closed = true
-            defer { state.pending.removeAll() }
-            return Array(state.pending.values)
+            defer {
+                state.pending.removeAll()
+                state.eventWaiters.removeAll()
+            }
+            return (Array(state.pending.values), Array(state.eventWaiters.values))
         }
         for pending in all {
             pending.timeout.cancel()
             pending.continuation.resume(throwing: error)
+        }
+        for waiter in waiters {
+            waiter.timeout.cancel()
+            waiter.continuation.resume(throwing: error)
         }
     }
 }
@@ -119,7 +213,7 @@ public final class AgentClient: Sendable {
 private final class AgentLineHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
 
-    enum Event { case line(String), closed }
+    enum Event { case line(String, ContinuousClock.Instant), closed }
     let onEvent: @Sendable (Event) -> Void
 
     init(onEvent: @escaping @Sendable (Event) -> Void) {
@@ -127,7 +221,8 @@ private final class AgentLineHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        onEvent(.line(String(buffer: unwrapInboundIn(data))))
+        let arrived = ContinuousClock.now
+        onEvent(.line(String(buffer: unwrapInboundIn(data)), arrived))
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -13,19 +13,28 @@ public struct GuestImage: Sendable {
 /// rebuilds only when an input (file size or mtime, or the recipe) changed.
 public struct GuestImageBuilder: Sendable {
     /// Bump when the layout of the image or the init script changes.
-    static let recipeVersion = 1
+    static let recipeVersion = 2
     /// Drivers the guest needs that Debian may ship as modules.
     static let requiredModules = ["virtio_pci", "virtio_console"]
-    static let guestExecutables = ["sysgenidd"]
+    static let guestExecutables = ["sysgenidd", "sysgenidctl"]
+    /// The sysgenid module, built per release by `make kernel`
+    /// (Kernel/sysgenid/build-all); /init loads it for `genid.provider=module`.
+    static let sysgenidModuleGuestPath = "lib/genid/sysgenid.ko"
 
     public let buildDirectory: String
     public let guestBinaryDirectory: String
     public let busyboxPath: String
+    /// Where `make kernel` puts `<release>/sysgenid.ko` (default:
+    /// $GENID_KERNEL_MODULE_DIR or build/kernel).
+    public let kernelModuleDirectory: String
 
-    public init(buildDirectory: String, guestBinaryDirectory: String, busyboxPath: String = "/bin/busybox") {
+    public init(buildDirectory: String, guestBinaryDirectory: String, busyboxPath: String = "/bin/busybox",
+                kernelModuleDirectory: String? = nil) {
         self.buildDirectory = buildDirectory
         self.guestBinaryDirectory = guestBinaryDirectory
         self.busyboxPath = busyboxPath
+        self.kernelModuleDirectory = kernelModuleDirectory
+            ?? ProcessInfo.processInfo.environment["GENID_KERNEL_MODULE_DIR"] ?? "build/kernel"
     }
 
     public func image(for kernelSelector: String, force: Bool = false,
@@ -103,6 +112,12 @@ public struct GuestImageBuilder: Sendable {
             moduleList += name + "\n"
         }
         entries.append(Entry(guestPath: "etc/genid/modules", source: .text(moduleList), mode: 0o644))
+        let sysgenid = "\(kernelModuleDirectory)/\(kernel.release)/sysgenid.ko"
+        guard FileManager.default.fileExists(atPath: sysgenid) else {
+            throw LabError.invalidArgument("the sysgenid module for \(kernel.release) is missing at \(sysgenid); "
+                + "build it with 'make kernel' (Kernel/sysgenid/build-all)")
+        }
+        entries.append(Entry(guestPath: GuestImageBuilder.sysgenidModuleGuestPath, source: .file(sysgenid), mode: 0o644))
         return entries
     }
 

@@ -1,8 +1,10 @@
 /// The guest's /init: busybox sh, run as PID 1 by the kernel.
 ///
 /// It mounts the usual filesystems, loads the kernel modules the image
-/// builder listed in /etc/genid/modules (dependencies first), and keeps the
-/// guest agent running. PID 1 must never exit, so it ends in a sleep loop.
+/// builder listed in /etc/genid/modules (dependencies first), loads
+/// sysgenid.ko when the kernel command line says `genid.provider=module`
+/// (else sysgenidd runs the userspace provider), and keeps the guest agent
+/// running. PID 1 must never exit, so it ends in a sleep loop.
 enum GuestInitScript {
     static let text = #"""
     #!/bin/busybox sh
@@ -20,9 +22,25 @@ enum GuestInitScript {
     while read -r module; do
         insmod "/lib/modules/$module" || echo "genid-lab: insmod $module failed"
     done < /etc/genid/modules
+    # sysgenid: the kernel module with genid.provider=module on the kernel
+    # command line, else sysgenidd's userspace provider.
+    provider=userspace
+    for word in $(cat /proc/cmdline); do
+        case "$word" in genid.provider=*) provider="${word#genid.provider=}" ;; esac
+    done
+    sysgenidd_args=--provider
+    if [ "$provider" = module ]; then
+        if insmod /lib/genid/sysgenid.ko; then
+            sysgenidd_args=--no-provider
+            echo "genid-lab: sysgenid module loaded"
+        else
+            echo "genid-lab: insmod sysgenid.ko failed; no sysgenid provider"
+            sysgenidd_args=--no-provider
+        fi
+    fi
     (
         while true; do
-            /usr/bin/sysgenidd
+            /usr/bin/sysgenidd $sysgenidd_args
             echo "genid-lab: sysgenidd exited with status $?; restarting"
             sleep 1
         done

@@ -10,12 +10,29 @@ struct GuestObservation: Sendable {
     /// guest kernel log: the guest kernel processed a VMGENID change.
     var kernelVMForkCount: Int?
     var sysgenidCounter: Int?
+    var sysgenidProvider: String?
+    /// The last generation the agent's blocking read(), poll() and mmap
+    /// readers saw; nil while that reader does not run.
+    var readerBlocking: Int?
+    var readerPoll: Int?
+    var readerMmap: Int?
+
+    var readers: [Int?] { [readerBlocking, readerPoll, readerMmap] }
+
+    /// Every running reader has seen the current counter (true when no reader runs).
+    var readersCaughtUp: Bool {
+        readers.allSatisfy { $0 == nil || $0 == sysgenidCounter }
+    }
 
     init(_ status: AgentResponse) {
         value = status[AgentStatusField.vmgenid].flatMap(GenerationID.init)
         valueError = status[AgentStatusField.vmgenidError]
         kernelVMForkCount = status["kernel_vmfork_count"].flatMap { Int($0) }
         sysgenidCounter = status["sysgenid_counter"].flatMap { Int($0) }
+        sysgenidProvider = status[AgentStatusField.sysgenidProvider]
+        readerBlocking = status[AgentStatusField.readerBlocking].flatMap { Int($0) }
+        readerPoll = status[AgentStatusField.readerPoll].flatMap { Int($0) }
+        readerMmap = status[AgentStatusField.readerMmap].flatMap { Int($0) }
     }
 }
 
@@ -25,20 +42,55 @@ extension Machine {
     }
 
     /// Polls the agent until the guest kernel has processed a change beyond
-    /// `baseline` (its vmfork count moved), or `timeout` passes. Returns the
-    /// last observation either way: the caller judges it.
+    /// `baseline` (its vmfork count moved), the sysgenid counter moved, and
+    /// every running reader (blocking, poll, mmap) has caught up with the
+    /// counter, or `timeout` passes. Returns the last observation either
+    /// way: the caller judges it.
     func observeChange(after baseline: GuestObservation, timeout: Duration = .seconds(10)) async throws
         -> GuestObservation {
         let deadline = ContinuousClock.now + timeout
         var last = try await observe()
         while ContinuousClock.now < deadline {
             if let now = last.kernelVMForkCount, let before = baseline.kernelVMForkCount, now > before,
-               last.sysgenidCounter == nil || last.sysgenidCounter != baseline.sysgenidCounter {
+               last.sysgenidCounter == nil || last.sysgenidCounter != baseline.sysgenidCounter,
+               last.readersCaughtUp {
                 return last
             }
             try await Task.sleep(for: .milliseconds(100))
             last = try await observe()
         }
         return last
+    }
+}
+
+extension LabReport {
+    /// One check per reader: after a change, the blocking, poll and mmap
+    /// readers in the guest each saw the new generation (equal to the
+    /// counter after, above the counter before). A reader that does not run
+    /// fails its check.
+    mutating func checkReaders(after: GuestObservation, baseline: GuestObservation, label: String) {
+        for (kind, seen) in [("blocking", after.readerBlocking), ("poll", after.readerPoll), ("mmap", after.readerMmap)] {
+            let passed = seen != nil && seen == after.sysgenidCounter
+                && baseline.sysgenidCounter.map { seen! > $0 } == true
+            check("\(kind) reader saw the new generation \(label)", passed,
+                  "reader \(seen.map(String.init) ?? "not running"), counter "
+                    + "\(baseline.sysgenidCounter.map(String.init) ?? "?") -> \(after.sysgenidCounter.map(String.init) ?? "?")")
+        }
+    }
+
+    /// The guest runs the provider the scenario asked for.
+    mutating func checkProvider(_ expected: SysGenIDABIScenario.Provider, _ observation: GuestObservation) {
+        check("the guest's sysgenid provider is \(expected.rawValue)", observation.sysgenidProvider == expected.rawValue,
+              "agent reports \(observation.sysgenidProvider ?? "nothing"), counter "
+                + "\(observation.sysgenidCounter.map(String.init) ?? "none")")
+    }
+}
+
+extension LabReport.Restore {
+    /// The restore entry for a change: what the host gave and what the guest saw.
+    init(host: String?, baseline: GuestObservation, after: GuestObservation, observedChange: Bool?, elapsedMs: Double?) {
+        self.init(hostGuid: host, guestGuid: after.value?.description, guestObservedChange: observedChange,
+                  sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter, elapsedMs: elapsedMs,
+                  readerBlocking: after.readerBlocking, readerPoll: after.readerPoll, readerMmap: after.readerMmap)
     }
 }

@@ -16,10 +16,31 @@ public struct LabReport: Codable, Sendable {
         public var sysgenidBefore: Int?
         public var sysgenidAfter: Int?
         public var elapsedMs: Double?
+        /// The last generation the guest agent's blocking read(), poll()
+        /// and mmap readers saw after this restore (inside the guest); nil
+        /// where that reader does not run.
+        public var readerBlocking: Int?
+        public var readerPoll: Int?
+        public var readerMmap: Int?
+
+        public init(hostGuid: String? = nil, guestGuid: String? = nil, guestObservedChange: Bool? = nil,
+                    sysgenidBefore: Int? = nil, sysgenidAfter: Int? = nil, elapsedMs: Double? = nil,
+                    readerBlocking: Int? = nil, readerPoll: Int? = nil, readerMmap: Int? = nil) {
+            self.hostGuid = hostGuid
+            self.guestGuid = guestGuid
+            self.guestObservedChange = guestObservedChange
+            self.sysgenidBefore = sysgenidBefore
+            self.sysgenidAfter = sysgenidAfter
+            self.elapsedMs = elapsedMs
+            self.readerBlocking = readerBlocking
+            self.readerPoll = readerPoll
+            self.readerMmap = readerMmap
+        }
 
         enum CodingKeys: String, CodingKey {
             case hostGuid = "host_guid", guestGuid = "guest_guid", guestObservedChange = "guest_observed_change"
             case sysgenidBefore = "sysgenid_before", sysgenidAfter = "sysgenid_after", elapsedMs = "elapsed_ms"
+            case readerBlocking = "reader_blocking", readerPoll = "reader_poll", readerMmap = "reader_mmap"
         }
 
         // Absent values are written as null, as the report format shows them.
@@ -31,6 +52,9 @@ public struct LabReport: Codable, Sendable {
             try container.encode(sysgenidBefore, forKey: .sysgenidBefore)
             try container.encode(sysgenidAfter, forKey: .sysgenidAfter)
             try container.encode(elapsedMs, forKey: .elapsedMs)
+            try container.encode(readerBlocking, forKey: .readerBlocking)
+            try container.encode(readerPoll, forKey: .readerPoll)
+            try container.encode(readerMmap, forKey: .readerMmap)
         }
     }
 

@@ -95,9 +95,10 @@ public actor Machine {
     }
 
     /// Asks the agent; fails if the agent is not connected yet.
-    public func ask(_ verb: AgentVerb, timeout: Duration = .seconds(10)) async throws -> AgentResponse {
+    public func ask(_ verb: AgentVerb, arguments: [String] = [], timeout: Duration = .seconds(10)) async throws
+        -> AgentResponse {
         guard let agent else { throw LabError.agentProtocol("the agent is not connected; call waitForAgent first") }
-        return try await agent.request(verb, timeout: timeout)
+        return try await agent.request(verb, arguments: arguments, timeout: timeout)
     }
 
     /// Stops QEMU (QMP quit, then SIGKILL if it lingers), closes the

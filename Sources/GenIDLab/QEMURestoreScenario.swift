@@ -9,16 +9,20 @@ public struct QEMURestoreScenario: Sendable {
     public static let name = "qemu-restore"
     public let settings: LabSettings
     public let count: Int
+    /// The guest's sysgenid provider, whose readers must see every restore.
+    public var provider: SysGenIDABIScenario.Provider
 
-    public init(settings: LabSettings, count: Int) {
+    public init(settings: LabSettings, count: Int, provider: SysGenIDABIScenario.Provider = .userspace) {
         self.settings = settings
         self.count = count
+        self.provider = provider
     }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
         var context: ScenarioContext
         do {
-            context = try ScenarioContext(scenario: QEMURestoreScenario.name, settings: settings, progress: progress)
+            context = try ScenarioContext(scenario: QEMURestoreScenario.name, settings: settings, provider: provider,
+                                          progress: progress)
         } catch {
             return LabReport.failed(QEMURestoreScenario.name, error)
         }
@@ -32,6 +36,7 @@ public struct QEMURestoreScenario: Sendable {
                 let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
                 let baseline = try await machine.observe()
                 report.baselineGuid = baseline.value?.description
+                report.checkProvider(provider, baseline)
                 try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
                                   origin: .observed)
                 try await Rotator(vm: vm, ledger: ledger).save(to: stateFile)
@@ -59,10 +64,9 @@ public struct QEMURestoreScenario: Sendable {
                 context.report.check("guest kernel processed the change after restore \(index)", observed == true,
                                      "vmfork log lines \(baseline.kernelVMForkCount.map(String.init) ?? "?") -> "
                                         + (after.kernelVMForkCount.map(String.init) ?? "?"))
-                context.report.restores.append(.init(
-                    hostGuid: host.description, guestGuid: after.value?.description, guestObservedChange: observed,
-                    sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter,
-                    elapsedMs: rotation.totalMilliseconds))
+                context.report.checkReaders(after: after, baseline: baseline, label: "after restore \(index)")
+                context.report.restores.append(.init(host: host.description, baseline: baseline, after: after,
+                                                     observedChange: observed, elapsedMs: rotation.totalMilliseconds))
                 if let value = after.value { seen.append(value) }
                 progress("restore \(index): guest sees \(guestText)")
             }
@@ -78,15 +82,19 @@ public struct QEMURestoreScenario: Sendable {
 public struct QEMURotateScenario: Sendable {
     public static let name = "qemu-rotate"
     public let settings: LabSettings
+    /// The guest's sysgenid provider, whose readers must see the rotation.
+    public var provider: SysGenIDABIScenario.Provider
 
-    public init(settings: LabSettings) {
+    public init(settings: LabSettings, provider: SysGenIDABIScenario.Provider = .userspace) {
         self.settings = settings
+        self.provider = provider
     }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
         var context: ScenarioContext
         do {
-            context = try ScenarioContext(scenario: QEMURotateScenario.name, settings: settings, progress: progress)
+            context = try ScenarioContext(scenario: QEMURotateScenario.name, settings: settings, provider: provider,
+                                          progress: progress)
         } catch {
             return LabReport.failed(QEMURotateScenario.name, error)
         }
@@ -96,6 +104,7 @@ public struct QEMURotateScenario: Sendable {
                 let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
                 let baseline = try await machine.observe()
                 report.baselineGuid = baseline.value?.description
+                report.checkProvider(provider, baseline)
                 try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
                                   origin: .observed)
                 let rotation = try await Rotator(vm: vm, ledger: ledger).rotate()
@@ -110,10 +119,13 @@ public struct QEMURotateScenario: Sendable {
                 report.check("guest kernel processed the change", observed == true,
                              "vmfork log lines \(baseline.kernelVMForkCount.map(String.init) ?? "?") -> "
                                 + (after.kernelVMForkCount.map(String.init) ?? "?"))
-                report.restores.append(.init(
-                    hostGuid: host.description, guestGuid: after.value?.description, guestObservedChange: observed,
-                    sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter,
-                    elapsedMs: rotation.totalMilliseconds))
+                if let before = baseline.sysgenidCounter {
+                    report.check("sysgenid counter moved up after the rotation", (after.sysgenidCounter ?? before) > before,
+                                 "\(before) -> \(after.sysgenidCounter.map(String.init) ?? "?")")
+                }
+                report.checkReaders(after: after, baseline: baseline, label: "after the rotation")
+                report.restores.append(.init(host: host.description, baseline: baseline, after: after,
+                                             observedChange: observed, elapsedMs: rotation.totalMilliseconds))
             }
             return context.finish(nil)
         } catch {

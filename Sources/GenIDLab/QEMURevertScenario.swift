@@ -10,12 +10,15 @@ public struct QEMURevertScenario: Sendable {
     public let count: Int
     /// false: plain loadvm, which the guest must *not* notice (the bug).
     public let protected: Bool
+    /// The guest's sysgenid provider, whose readers must see every revert.
+    public var provider: SysGenIDABIScenario.Provider
     static let snapshotName = "genid-lab-base"
 
-    public init(settings: LabSettings, count: Int, protected: Bool) {
+    public init(settings: LabSettings, count: Int, protected: Bool, provider: SysGenIDABIScenario.Provider = .userspace) {
         self.settings = settings
         self.count = count
         self.protected = protected
+        self.provider = provider
     }
 
     public var name: String { protected ? "qemu-revert" : "qemu-revert-unprotected" }
@@ -23,7 +26,8 @@ public struct QEMURevertScenario: Sendable {
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
         var context: ScenarioContext
         do {
-            context = try ScenarioContext(scenario: name, settings: settings, progress: progress)
+            context = try ScenarioContext(scenario: name, settings: settings, provider: protected ? provider : nil,
+                                          progress: progress)
         } catch {
             return LabReport.failed(name, error)
         }
@@ -34,6 +38,7 @@ public struct QEMURevertScenario: Sendable {
                 let rotator = Rotator(vm: vm, ledger: ledger)
                 let baseline = try await machine.observe()
                 report.baselineGuid = baseline.value?.description
+                if protected { report.checkProvider(provider, baseline) }
                 try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
                                   origin: .observed)
                 try await rotator.snapshot(named: QEMURevertScenario.snapshotName)
@@ -45,11 +50,8 @@ public struct QEMURevertScenario: Sendable {
                         ? try await machine.observeChange(after: baseline)
                         : try await observeAfterSettling(machine)
                     judge(&report, index: index, host: hostValue, baseline: baseline, after: after, seen: seen)
-                    report.restores.append(.init(
-                        hostGuid: hostValue.description, guestGuid: after.value?.description,
-                        guestObservedChange: observedChange(baseline, after),
-                        sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter,
-                        elapsedMs: elapsed))
+                    report.restores.append(.init(host: hostValue.description, baseline: baseline, after: after,
+                                                 observedChange: observedChange(baseline, after), elapsedMs: elapsed))
                     if let value = after.value { seen.append(value) }
                     progress("revert \(index): guest sees \(after.value?.description ?? "nothing")")
                 }
@@ -108,6 +110,7 @@ public struct QEMURevertScenario: Sendable {
                              (after.sysgenidCounter ?? before) > before,
                              "\(before) -> \(after.sysgenidCounter.map(String.init) ?? "?")")
             }
+            report.checkReaders(after: after, baseline: baseline, label: "after restore \(index)")
         } else {
             report.check("guest still sees the baseline GUID after plain loadvm \(index) (rollback invisible)",
                          guest != nil && guest == baseline.value, "guest \(guestText)")

@@ -11,9 +11,14 @@ struct ScenarioContext {
     let ledger: GenerationLedger
     var report: LabReport
     let progress: @Sendable (String) -> Void
+    /// The sysgenid provider the guest runs (`genid.provider=` on the kernel
+    /// command line); nil leaves the guest's default (userspace).
+    let provider: SysGenIDABIScenario.Provider?
 
-    init(scenario: String, settings: LabSettings, progress: @escaping @Sendable (String) -> Void) throws {
+    init(scenario: String, settings: LabSettings, provider: SysGenIDABIScenario.Provider? = nil,
+         progress: @escaping @Sendable (String) -> Void) throws {
         self.settings = settings
+        self.provider = provider
         self.progress = progress
         report = LabReport(scenario: scenario, backend: "qemu")
         report.accelerator = settings.accelerator.rawValue
@@ -27,6 +32,7 @@ struct ScenarioContext {
         var configuration = MachineConfiguration(image: image)
         configuration.accelerator = settings.accelerator
         configuration.incoming = incoming
+        if let provider { configuration.kernelCommandLine += " genid.provider=\(provider.rawValue)" }
         return configuration
     }
 
@@ -34,7 +40,8 @@ struct ScenarioContext {
     /// once, and runs `body`; the machine is shut down on every path.
     mutating func withBootedMachine<T: Sendable>(incoming: Bool = false, consoleLog: String? = nil,
                                                   _ body: (Machine, inout LabReport) async throws -> T) async throws -> T {
-        progress("booting \(image.kernel.release) under \(settings.accelerator.rawValue)")
+        progress("booting \(image.kernel.release) under \(settings.accelerator.rawValue)"
+                    + (provider.map { " with the \($0.rawValue) provider" } ?? ""))
         var report = self.report
         defer { self.report = report }
         return try await withMachine(configuration(incoming: incoming), runRoot: settings.runRoot,

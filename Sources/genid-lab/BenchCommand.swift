@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Side-by-side benchmarks on a real guest, reported as medians and ratios.",
-        subcommands: [RevertBenchCommand.self]
+        subcommands: [RevertBenchCommand.self, GuestBenchCommand.self]
     )
 }
 
@@ -53,5 +53,80 @@ struct RevertBenchCommand: AsyncParsableCommand {
                 """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
                 result.addedMedian, result.rotationStepMedian, result.genidPauseMedian, result.locateMedian, result.writeAndVerifyMedian))
         }
+    }
+}
+
+struct GuestBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guest",
+        abstract: "Inside the guest: wake-up latency after a rotation, and the cost of an mmap check and of a read().",
+        discussion: """
+            Boots one guest per provider (the kernel module, then sysgenidd's
+            userspace provider) and rotates it --rotations times with genid.
+            Before each rotation the agent arms a thread blocked in read()
+            that, when it wakes, sends a line on the agent port at once. The
+            wake-up latency is the host's clock from the end of QMP 'cont'
+            to that line's arrival: no host and guest clocks are compared,
+            and it includes the virtio-serial delivery, so it is an upper
+            bound. Then the agent measures, in the guest, one load of the
+            counter from the mapped page (--mmap-loads) and one read() on an
+            outdated handle (--reads), as median ns per operation. The
+            userspace provider's read() is a request on its socket.
+            """
+    )
+    @OptionGroup var lab: LabOptions
+    @Option(help: "Rotations per provider.") var rotations = 20
+    @Option(help: ArgumentHelp("Providers to measure, comma-separated.", valueName: "module,userspace"))
+    var providers = "module,userspace"
+    @Option(help: "Loads of the mapped counter measured in the guest.") var mmapLoads = 100_000
+    @Option(help: "read() calls on an outdated handle measured in the guest.") var reads = 2_000
+    @Flag(help: "Print JSON.") var json = false
+
+    var providerList: [SysGenIDABIScenario.Provider] {
+        providers.split(separator: ",").compactMap { SysGenIDABIScenario.Provider(rawValue: String($0)) }
+    }
+
+    func validate() throws {
+        guard rotations >= 1 else { throw ValidationError("--rotations must be at least 1") }
+        guard mmapLoads >= 1000, reads >= 1 else { throw ValidationError("--mmap-loads >= 1000 and --reads >= 1") }
+        let names = providers.split(separator: ",")
+        guard !names.isEmpty, providerList.count == names.count else {
+            throw ValidationError("--providers takes module, userspace or both, comma-separated")
+        }
+    }
+
+    func run() async throws {
+        LabCleanup.shared.installSignalHandlers()
+        let benchmark = GuestBenchmark(settings: lab.settings, rotations: rotations, providers: providerList,
+                                       mmapLoads: mmapLoads, reads: reads)
+        let result = try await benchmark.run(progress: progress)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            return
+        }
+        var lines = ["accelerator".padding(toLength: 44, withPad: " ", startingAt: 0) + result.accelerator]
+        func row(_ label: String, _ values: [String]) {
+            lines.append(label.padding(toLength: 44, withPad: " ", startingAt: 0)
+                         + values.map { $0.padding(toLength: 18, withPad: " ", startingAt: 0) }.joined())
+        }
+        let all = result.providers
+        row("provider", all.map(\.provider))
+        row("guest kernel", all.map(\.guestKernel))
+        row("rotations", all.map { String($0.rotations) })
+        row("wake-up after cont, median (upper bound)", all.map { String(format: "%.2f ms", $0.wakeupMedian) })
+        row("wake-up after cont, p99 (upper bound)", all.map { String(format: "%.2f ms", $0.wakeupP99) })
+        row("woke with the new generation every time", all.map { $0.wakeupGenerationsOK ? "yes" : "NO" })
+        row("genid rotation (ledger+loadvm+write+cont)", all.map { String(format: "%.1f ms", $0.rotationMedian) })
+        row("mmap check of the counter, median", all.map { String(format: "%.1f ns", $0.mmapNanosecondsPerOp) })
+        row("read() on an outdated handle, median", all.map { String(format: "%.0f ns", $0.readNanosecondsPerOp) })
+        row("read() on an outdated handle, p99", all.map { String(format: "%.0f ns", $0.readP99Nanoseconds) })
+        row("(guest clock_gettime, in each timed read)", all.map { String(format: "%.0f ns", $0.clockNanoseconds) })
+        lines.append("")
+        lines.append("Wake-up latency is the host's clock from the end of QMP cont to the arrival of the guest's")
+        lines.append("wake-up line: it includes the virtio-serial delivery back to the host, an upper bound.")
+        lines.append("Guest costs are measured inside the guest under \(result.accelerator) (slow under TCG).")
+        print(lines.joined(separator: "\n"))
     }
 }

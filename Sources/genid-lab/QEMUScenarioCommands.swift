@@ -18,11 +18,17 @@ struct QEMURevertCommand: AsyncParsableCommand {
             each revert the guest agent must report a value equal to the
             host's, different from the baseline and from every earlier one,
             and its kernel must have processed the change (the vmfork line in
-            its kernel log). Values go to the lab ledger (build/lab/ledger.sqlite).
+            its kernel log), and the agent's blocking read(), poll() and mmap
+            readers must each have seen the new sysgenid generation
+            (--provider: the kernel module or sysgenidd's userspace
+            provider). Values go to the lab ledger (build/lab/ledger.sqlite).
             """
     )
     @OptionGroup var lab: LabOptions
     @Option(help: "Number of reverts.") var count = 5
+    @Option(help: ArgumentHelp("The guest's sysgenid provider, whose blocking, poll and mmap readers must see each change.",
+                               valueName: "module|userspace"))
+    var provider: SysGenIDABIScenario.Provider = .userspace
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
@@ -31,7 +37,7 @@ struct QEMURevertCommand: AsyncParsableCommand {
 
     func run() async throws {
         LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMURevertScenario(settings: lab.settings, count: count, protected: true).run(progress: progress),
+        try finish(await QEMURevertScenario(settings: lab.settings, count: count, protected: true, provider: provider).run(progress: progress),
                    json: json)
     }
 }
@@ -76,6 +82,9 @@ struct QEMURestoreCommand: AsyncParsableCommand {
     )
     @OptionGroup var lab: LabOptions
     @Option(help: "Number of restores.") var count = 3
+    @Option(help: ArgumentHelp("The guest's sysgenid provider, whose blocking, poll and mmap readers must see each change.",
+                               valueName: "module|userspace"))
+    var provider: SysGenIDABIScenario.Provider = .userspace
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
@@ -84,7 +93,7 @@ struct QEMURestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMURestoreScenario(settings: lab.settings, count: count).run(progress: progress), json: json)
+        try finish(await QEMURestoreScenario(settings: lab.settings, count: count, provider: provider).run(progress: progress), json: json)
     }
 }
 
@@ -93,10 +102,13 @@ struct QEMURotateCommand: AsyncParsableCommand {
         commandName: "qemu-rotate",
         abstract: "Rotate a running guest's value on demand; the guest must notice.")
     @OptionGroup var lab: LabOptions
+    @Option(help: ArgumentHelp("The guest's sysgenid provider, whose blocking, poll and mmap readers must see each change.",
+                               valueName: "module|userspace"))
+    var provider: SysGenIDABIScenario.Provider = .userspace
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
         LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMURotateScenario(settings: lab.settings).run(progress: progress), json: json)
+        try finish(await QEMURotateScenario(settings: lab.settings, provider: provider).run(progress: progress), json: json)
     }
 }

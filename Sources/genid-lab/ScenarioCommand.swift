@@ -12,7 +12,7 @@ struct ScenarioCommand: AsyncParsableCommand {
             standard error, and exits 0 only when every check passed.
             """,
         subcommands: [BootScenarioCommand.self, QEMURevertCommand.self, QEMURevertUnprotectedCommand.self,
-                      QEMURestoreCommand.self, QEMURotateCommand.self]
+                      QEMURestoreCommand.self, QEMURotateCommand.self, SysGenIDABICommand.self]
     )
 }
 
@@ -42,3 +42,32 @@ struct BootScenarioCommand: AsyncParsableCommand {
         if !report.passed { throw ExitCode.failure }
     }
 }
+
+struct SysGenIDABICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sysgenid-abi",
+        abstract: "Run the sysgenid conformance suite in a guest, against the kernel module or the userspace provider.",
+        discussion: """
+            Boots the guest with genid.provider=module (its /init loads
+            sysgenid.ko) or genid.provider=userspace (sysgenidd serves
+            /run/sysgenid/), has the agent run `sysgenidctl conformance`
+            there, and reports each of the suite's checks. Needs `make kernel`
+            and `make guest`.
+            """
+    )
+
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: ArgumentHelp("The sysgenid provider under test.", valueName: "module|userspace"))
+    var provider: SysGenIDABIScenario.Provider = .module
+
+    func run() async throws {
+        LabCleanup.shared.installSignalHandlers()
+        let scenario = SysGenIDABIScenario(settings: lab.settings, provider: provider)
+        let report = await scenario.run(progress: progress)
+        print(json ? report.json() : report.summary())
+        if !report.passed { throw ExitCode.failure }
+    }
+}
+
+extension SysGenIDABIScenario.Provider: ExpressibleByArgument {}

@@ -1,15 +1,24 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AgentProtocol
+import SysGenID
 
 /// Answers the host's requests on the agent port, one line at a time.
-struct AgentServer {
+/// Quick verbs are answered in line; the ones that block (wait-watchers,
+/// conformance) on a thread of their own, so ping and status stay prompt.
+final class AgentServer: @unchecked Sendable {
     let port: AgentPort
-    var view = GuestView()
+    let context: GuestContext
+    private var view = GuestView()
+    private let writeLock = Monitor()
 
-    init(port: AgentPort) {
+    init(port: AgentPort, context: GuestContext) {
         self.port = port
+        self.context = context
     }
 
-    mutating func run() -> Never {
+    func run() -> Never {
         var pending: [UInt8] = []
         while true {
             do {
@@ -30,33 +39,93 @@ struct AgentServer {
         }
     }
 
-    private mutating func respond(to line: String) {
-        let response: AgentResponse
+    private func respond(to line: String) {
+        let request: AgentRequest
         do {
-            let request = try AgentRequest(line: line)
-            response = AgentResponse(id: request.id, outcome: handle(request))
+            request = try AgentRequest(line: line)
         } catch {
             // No id to answer to: say so on the console and carry on.
             log("ignoring request: \(error)")
             return
         }
-        do {
-            try port.writeAll(response.line)
-        } catch {
-            log("cannot answer: \(error)")
-        }
-    }
-
-    private mutating func handle(_ request: AgentRequest) -> AgentResponse.Outcome {
         guard let verb = AgentVerb(rawValue: request.verb) else {
             let known = AgentVerb.allCases.map(\.rawValue).joined(separator: ", ")
-            return .error("unknown verb '\(request.verb)'; this agent knows: \(known)")
+            answer(request, .error("unknown verb '\(request.verb)'; this agent knows: \(known)"))
+            return
         }
         switch verb {
         case .ping:
-            return .ok([AgentField("agent", "sysgenidd"), AgentField("protocol", String(agentProtocolVersion))])
+            answer(request, .ok([AgentField("agent", "sysgenidd"), AgentField("protocol", String(agentProtocolVersion))]))
         case .status:
-            return .ok(view.statusFields())
+            answer(request, .ok(view.statusFields() + context.statusFields()))
+        case .watchers:
+            answer(request, context.watchers())
+        case .waitWatchers:
+            guard request.arguments.count == 1, let timeout = UInt32(request.arguments[0]) else {
+                answer(request, .error("usage: wait-watchers <timeout_ms> (0 = no timeout)"))
+                return
+            }
+            PosixThread.detach { [self] in answer(request, context.waitWatchers(timeoutMilliseconds: timeout)) }
+        case .conformance:
+            guard (1...2).contains(request.arguments.count),
+                  let kind = SysGenIDProviderKind(rawValue: request.arguments[0] == "module" ? "device" : request.arguments[0]),
+                  request.arguments.count == 1 || request.arguments[1] == "fresh"
+            else {
+                answer(request, .error("usage: conformance device|userspace [fresh]"))
+                return
+            }
+            let fresh = request.arguments.count == 2
+            PosixThread.detach { [self] in answer(request, context.conformance(kind: kind, fresh: fresh)) }
+        case .armWakeup:
+            guard let active = context.active else {
+                answer(request, .error("ENODEV no sysgenid provider in this guest"))
+                return
+            }
+            do {
+                let armed = try GuestProbes.armWakeup(provider: active) { [self] generation, monotonic in
+                    send(AgentEvent(name: AgentEvent.wakeup,
+                                    fields: [AgentField("generation", String(generation)),
+                                             AgentField(AgentStatusField.monotonicNanoseconds, String(monotonic))]).line)
+                }
+                answer(request, .ok([AgentField(AgentStatusField.sysgenidCounter, String(armed))]))
+            } catch {
+                answer(request, .error("\(error.errno.name) \(error)"))
+            }
+        case .bench:
+            let numbers = request.arguments.map { Int($0) }
+            guard numbers.count <= 2, numbers.allSatisfy({ $0.map { $0 > 0 && $0 <= 100_000_000 } ?? false }),
+                  let active = context.active else {
+                answer(request, .error(context.active == nil ? "ENODEV no sysgenid provider in this guest"
+                                                             : "usage: bench [mmap_loads] [reads]"))
+                return
+            }
+            let loads = numbers.first.flatMap { $0 } ?? 100_000
+            let reads = numbers.count > 1 ? numbers[1]! : 2_000
+            PosixThread.detach { [self] in
+                answer(request, GuestProbes.bench(provider: active, mmapLoads: loads, reads: reads))
+            }
+        }
+    }
+
+    /// Writes one whole line (a response or an event) under the write lock.
+    private func send(_ line: String) {
+        writeLock.locked {
+            do {
+                try port.writeAll(line)
+            } catch {
+                log("cannot send: \(error)")
+            }
+        }
+    }
+
+    private func answer(_ request: AgentRequest, _ outcome: AgentResponse.Outcome) {
+        let response = AgentResponse(id: request.id, outcome: outcome)
+        writeLock.locked {
+            do {
+                try port.writeAll(response.line)
+            } catch {
+                log("cannot answer: \(error)")
+            }
         }
     }
 }

@@ -2,30 +2,55 @@
 import Glibc
 #endif
 import AgentProtocol
+import SysGenID
 
-// sysgenidd: the guest side of genid. Today it is the lab's guest agent:
-// it answers the host over a virtio-serial port with what the guest sees.
+// sysgenidd: the guest side of genid. The lab's guest agent, and (without
+// the kernel module) the userspace sysgenid provider, in one process.
 
 let usage = """
-    usage: sysgenidd [--agent-port NAME]
+    usage: sysgenidd [--provider | --no-provider] [--socket PATH] [--page PATH]
+                     [--agent-port NAME | --no-agent]
 
-    Runs the genid guest agent: waits for the virtio-serial port NAME
-    (default \(agentPortName)) and answers the host's requests (ping,
-    status) with the guest-visible VMGENID value, the kernel release and
-    the guest's clocks. Logs go to standard error.
+    Provider (the userspace implementation of /dev/sysgenid's contract):
+      default        run it only when /dev/sysgenid does not exist
+      --provider     always run it
+      --no-provider  never run it
+      --socket PATH  its socket (default \(SysGenIDProvider.defaultSocketPath))
+      --page PATH    its page file (default \(SysGenIDProvider.defaultPagePath))
+    The provider bumps its counter when the VMGENID value changes (woken by
+    the kernel's "virtual machine fork" log line, and compared every
+    \(HardwareWatcher.periodSeconds) s) and on TRIGGER by a client with
+    CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN. Documentation/sysgenid-provider.md.
+
+    Agent (the lab's): waits for the virtio-serial port NAME (default
+    \(agentPortName)) and answers the host's requests (ping, status,
+    watchers, wait-watchers, conformance, arm-wakeup, bench). --no-agent: provider only.
+    Logs go to standard error.
 
     """
 
-var portName = agentPortName
+enum ProviderMode { case automatic, on, off }
+var providerMode = ProviderMode.automatic
+var portName: String? = agentPortName
+var socketPath = SysGenIDProvider.defaultSocketPath
+var pagePath = SysGenIDProvider.defaultPagePath
+
 var arguments = CommandLine.arguments.dropFirst()
+@MainActor func value(for option: String) -> String {
+    guard let value = arguments.popFirst() else {
+        log("\(option) needs a value\n\n" + usage)
+        exit(64)
+    }
+    return value
+}
 while let argument = arguments.popFirst() {
     switch argument {
-    case "--agent-port":
-        guard let value = arguments.popFirst() else {
-            log("--agent-port needs a port name\n\n" + usage)
-            exit(64)
-        }
-        portName = value
+    case "--agent-port": portName = value(for: argument)
+    case "--no-agent": portName = nil
+    case "--provider": providerMode = .on
+    case "--no-provider": providerMode = .off
+    case "--socket": socketPath = value(for: argument)
+    case "--page": pagePath = value(for: argument)
     case "-h", "--help":
         print(usage, terminator: "")
         exit(0)
@@ -35,7 +60,38 @@ while let argument = arguments.popFirst() {
     }
 }
 
-let port = AgentPort.open(named: portName)
-log("agent listening on \(port.devicePath) (\(portName))")
-var server = AgentServer(port: port)
-server.run()
+signal(SIGPIPE, SIG_IGN)
+let runProvider: Bool
+switch providerMode {
+case .on: runProvider = true
+case .off: runProvider = false
+case .automatic: runProvider = access(SysGenIDProvider.defaultDevicePath, F_OK) != 0
+}
+
+var provider: Provider?
+if runProvider {
+    let candidate = Provider(socketPath: socketPath, pagePath: pagePath)
+    do {
+        try candidate.start()
+        provider = candidate
+    } catch {
+        log("cannot start the userspace provider: \(error)")
+        exit(1)
+    }
+} else if access(SysGenIDProvider.defaultDevicePath, F_OK) == 0 {
+    log("using the kernel module's \(SysGenIDProvider.defaultDevicePath); no userspace provider")
+}
+let watcher = HardwareWatcher()
+watcher.start(provider: provider)
+let context = GuestContext(provider: provider, watcher: watcher)
+if portName != nil && !context.startReaders() {
+    log("no sysgenid provider: the blocking, poll and mmap readers do not run")
+}
+
+if let portName {
+    let port = AgentPort.open(named: portName)
+    log("agent listening on \(port.devicePath) (\(portName))")
+    AgentServer(port: port, context: context).run()
+} else {
+    while true { pause() }
+}

@@ -27,6 +27,18 @@ import Testing
         #expect(try AgentResponse(line: response.line) == response)
     }
 
+    @Test func eventRoundTrip() throws {
+        let event = AgentEvent(name: AgentEvent.wakeup,
+                               fields: [AgentField("generation", "3"), AgentField("monotonic_ns", "123456789")])
+        #expect(event.line == "0 event wakeup generation=3 monotonic_ns=123456789\n")
+        let parsed = try AgentEvent(line: event.line)
+        #expect(parsed == event)
+        #expect(parsed["generation"] == "3")
+        // Not a response: a host that only reads responses drops it.
+        #expect(throws: AgentProtocolError.self) { try AgentResponse(line: event.line) }
+        #expect(throws: AgentProtocolError.self) { try AgentEvent(line: "1 ok a=1") }
+    }
+
     @Test func toleratesCarriageReturnAndExtraSpaces() throws {
         let response = try AgentResponse(line: "9  ok  a=1   b=2\r\n")
         #expect(response["a"] == "1")

@@ -53,18 +53,20 @@ import Testing
         report.baselineGuid = "5a67d7c6-9ab9-449b-a758-be75b197648d"
         report.timingsMs["boot_to_agent"] = 7123
         report.restores.append(LabReport.Restore(hostGuid: "h", guestGuid: "g", guestObservedChange: true,
-                                                 sysgenidBefore: nil, sysgenidAfter: nil, elapsedMs: 1))
+                                                 sysgenidBefore: 0, sysgenidAfter: 1, elapsedMs: 1, readerBlocking: 1))
         report.check("c", true)
         report.conclude()
         let json = report.json()
         for key in ["\"scenario\"", "\"passed\"", "\"backend\"", "\"guest_kernel\"", "\"baseline_guid\"",
                     "\"restores\"", "\"host_guid\"", "\"guest_guid\"", "\"guest_observed_change\"",
-                    "\"elapsed_ms\"", "\"checks\"", "\"timings_ms\"", "\"boot_to_agent\""] {
+                    "\"elapsed_ms\"", "\"checks\"", "\"timings_ms\"", "\"boot_to_agent\"",
+                    "\"reader_blocking\" : 1", "\"reader_poll\" : null", "\"reader_mmap\" : null"] {
             #expect(json.contains(key), "missing \(key)")
         }
         let decoded = try LabReport.decode(Data(json.utf8))
         #expect(decoded.passed)
         #expect(decoded.timingsMs["boot_to_agent"] == 7123)
+        #expect(decoded.restores.first?.readerBlocking == 1 && decoded.restores.first?.readerPoll == nil)
     }
 }
 

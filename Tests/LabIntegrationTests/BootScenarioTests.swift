@@ -2,42 +2,44 @@ import Foundation
 import GenIDLab
 import Testing
 
-/// Boots real Debian guest kernels under real QEMU through the genid-lab
-/// executable. Needs `make images` (the Makefile's test target does it).
-@Suite(.serialized) struct BootScenarioTests {
-    @Test(arguments: ["6.1", "6.12"])
-    func bootScenarioPasses(kernel: String) throws {
-        let lab = try LabProcess(["scenario", "boot", "--json", "--kernel", kernel])
-        defer { lab.removeRunRoot() }
-        let (status, output, errors) = lab.finish()
-        let report = try LabReport.decode(Data(output.utf8))
-        #expect(status == 0, "genid-lab failed:\n\(output)\n\(errors)")
-        #expect(report.passed)
-        #expect(report.scenario == "boot")
-        #expect(report.backend == "qemu")
-        #expect(report.guestKernel?.hasPrefix(kernel == "6.1" ? "6.1.0-" : "6.12.") == true)
-        #expect(report.checks.count >= 5)
-        #expect(report.checks.allSatisfy { $0.passed })
-        let equality = report.checks.first { $0.name == "guest-visible VMGENID equals QEMU's query-vm-generation-id" }
-        #expect(equality?.passed == true)
-        #expect(report.baselineGuid.flatMap(UUID.init(uuidString:)) != nil)
-        let bootTime = try #require(report.timingsMs["boot_to_agent"])
-        #expect(bootTime > 0 && bootTime < 30_000, "boot to agent took \(bootTime) ms")
-        #expect(LabProcess.qemuProcesses(mentioning: lab.runRoot).isEmpty)
-        #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
-    }
-
-    /// Two boots give two different values: QEMU's guid=auto is really random
-    /// and the guest really reads it (not a constant).
-    @Test func twoBootsSeeDifferentValues() throws {
-        var values: [String] = []
-        for _ in 0..<2 {
-            let lab = try LabProcess(["scenario", "boot", "--json", "--kernel", "6.1"])
+extension LabIntegration {
+    /// Boots real Debian guest kernels under real QEMU through the genid-lab
+    /// executable. Needs `make images` (the Makefile's test target does it).
+    @Suite(.serialized) struct BootScenarioTests {
+        @Test(arguments: ["6.1", "6.12"])
+        func bootScenarioPasses(kernel: String) async throws {
+            let lab = try LabProcess(["scenario", "boot", "--json", "--kernel", kernel])
             defer { lab.removeRunRoot() }
-            let (status, output, errors) = lab.finish()
-            #expect(status == 0, "\(errors)")
-            values.append(try #require(try LabReport.decode(Data(output.utf8)).baselineGuid))
+            let (status, output, errors) = await lab.finish()
+            let report = try LabReport.decode(Data(output.utf8))
+            #expect(status == 0, "genid-lab failed:\n\(output)\n\(errors)")
+            #expect(report.passed)
+            #expect(report.scenario == "boot")
+            #expect(report.backend == "qemu")
+            #expect(report.guestKernel?.hasPrefix(kernel == "6.1" ? "6.1.0-" : "6.12.") == true)
+            #expect(report.checks.count >= 5)
+            #expect(report.checks.allSatisfy { $0.passed })
+            let equality = report.checks.first { $0.name == "guest-visible VMGENID equals QEMU's query-vm-generation-id" }
+            #expect(equality?.passed == true)
+            #expect(report.baselineGuid.flatMap(UUID.init(uuidString:)) != nil)
+            let bootTime = try #require(report.timingsMs["boot_to_agent"])
+            #expect(bootTime > 0 && bootTime < 30_000, "boot to agent took \(bootTime) ms")
+            #expect(LabProcess.qemuProcesses(mentioning: lab.runRoot).isEmpty)
+            #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
         }
-        #expect(values[0] != values[1])
+
+        /// Two boots give two different values: QEMU's guid=auto is really random
+        /// and the guest really reads it (not a constant).
+        @Test func twoBootsSeeDifferentValues() async throws {
+            var values: [String] = []
+            for _ in 0..<2 {
+                let lab = try LabProcess(["scenario", "boot", "--json", "--kernel", "6.1"])
+                defer { lab.removeRunRoot() }
+                let (status, output, errors) = await lab.finish()
+                #expect(status == 0, "\(errors)")
+                values.append(try #require(try LabReport.decode(Data(output.utf8)).baselineGuid))
+            }
+            #expect(values[0] != values[1])
+        }
     }
 }

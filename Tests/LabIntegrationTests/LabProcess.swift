@@ -1,9 +1,10 @@
 import Foundation
 import GenIDLab
+import Testing
 
 /// Runs the real genid-lab executable, as a user or CI would, each test
 /// with its own run directory root so leftovers can be checked exactly.
-struct LabProcess {
+struct LabProcess: Sendable {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -50,19 +51,22 @@ struct LabProcess {
     }
 
     /// Waits for exit and returns (status, stdout, stderr).
-    func finish() -> (status: Int32, output: String, errors: String) {
-        let errorData = ErrorCollector(stderr)
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), errorData.text())
+    func finish() async -> (status: Int32, output: String, errors: String) {
+        let (process, stdout, stderr) = (process, stdout, stderr)
+        return await offCooperativePool {
+            let errorData = ErrorCollector(stderr)
+            let output = stdout.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: output, as: UTF8.self), errorData.text())
+        }
     }
 
-    /// Polls until a QEMU of this run has written its pid file.
-    func waitForQEMU(timeout: TimeInterval = 60) -> pid_t? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+    /// Polls until a QEMU of this run is running.
+    func waitForQEMU(timeout: Duration = .seconds(60)) async -> pid_t? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
             if let pid = LabProcess.qemuProcesses(mentioning: runRoot).first { return pid }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return nil
     }
@@ -84,6 +88,20 @@ struct LabProcess {
 
     func removeRunRoot() {
         try? FileManager.default.removeItem(atPath: runRoot)
+    }
+}
+
+/// Every integration suite nests in this one: `.serialized` makes them run
+/// one at a time, so only one QEMU guest competes for the two cores while
+/// the unit suites run beside it.
+@Suite(.serialized) enum LabIntegration {}
+
+/// Runs blocking work (waiting for a process) on a dispatch thread rather
+/// than on Swift's cooperative pool, which has one thread per core: a test
+/// blocking one would starve every other async test of the run.
+func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: work()) }
     }
 }
 

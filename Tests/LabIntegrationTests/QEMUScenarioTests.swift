@@ -3,72 +3,80 @@ import GenIDLab
 import GenerationLedger
 import Testing
 
-/// The host rotation scenarios on both guest kernels, through the real
-/// genid-lab executable: real QEMU, real guest kernels, judged inside the guest.
-@Suite(.serialized) struct QEMUScenarioTests {
-    static let kernels = ["6.1", "6.12"]
+extension LabIntegration {
+    /// The host rotation scenarios on both guest kernels, through the real
+    /// genid-lab executable: real QEMU, real guest kernels, judged inside the guest.
+    @Suite(.serialized) struct QEMUScenarioTests {
+        static let kernels = ["6.1", "6.12"]
 
-    @Test(arguments: kernels)
-    func revertFiveTimes(kernel: String) throws {
-        let report = try runScenario(["qemu-revert", "--count", "5", "--kernel", kernel])
-        #expect(report.restores.count == 5)
-        expectFreshAndSeen(report)
-    }
-
-    @Test(arguments: kernels)
-    func restoreThreeProcesses(kernel: String) throws {
-        let report = try runScenario(["qemu-restore", "--count", "3", "--kernel", kernel])
-        #expect(report.restores.count == 3)
-        expectFreshAndSeen(report)
-    }
-
-    @Test(arguments: kernels)
-    func rotateRunningGuest(kernel: String) throws {
-        let report = try runScenario(["qemu-rotate", "--kernel", kernel])
-        #expect(report.restores.count == 1)
-        expectFreshAndSeen(report)
-    }
-
-    /// The bug genid exists for: a plain loadvm rewinds the guest silently.
-    @Test(arguments: kernels)
-    func plainLoadvmIsInvisibleToTheGuest(kernel: String) throws {
-        let report = try runScenario(["qemu-revert-unprotected", "--count", "2", "--kernel", kernel])
-        for restore in report.restores {
-            #expect(restore.guestGuid == report.baselineGuid)
-            #expect(restore.guestObservedChange == false)
+        @Test(arguments: kernels)
+        func revertFiveTimes(kernel: String) async throws {
+            let report = try await runScenario(["qemu-revert", "--count", "5", "--kernel", kernel])
+            #expect(report.restores.count == 5)
+            expectFreshAndSeen(report)
         }
-    }
 
-    /// Runs one scenario, requires it passed and left nothing, and checks
-    /// the lab ledger never holds a value twice.
-    private func runScenario(_ arguments: [String]) throws -> LabReport {
-        let lab = try LabProcess(["scenario"] + arguments + ["--json"])
-        defer { lab.removeRunRoot() }
-        let (status, output, errors) = lab.finish()
-        let report = try LabReport.decode(Data(output.utf8))
-        #expect(status == 0, "\(arguments[0]) failed:\n\(report.summary())\n\(errors.suffix(3000))")
-        #expect(report.passed)
-        #expect(report.checks.allSatisfy { $0.passed })
-        #expect(LabProcess.qemuProcesses(mentioning: lab.runRoot).isEmpty)
-        #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
-        let ledger = try GenerationLedger(path: LabProcess.ledgerPath)
-        #expect(try ledger.duplicateValues().isEmpty)
-        for restore in report.restores {
-            if let host = restore.hostGuid, report.scenario != "qemu-revert-unprotected" {
-                #expect(try ledger.record(for: host)?.origin == .issued, "\(host) is not in the ledger as issued")
+        @Test(arguments: kernels)
+        func restoreThreeProcesses(kernel: String) async throws {
+            let report = try await runScenario(["qemu-restore", "--count", "3", "--kernel", kernel])
+            #expect(report.restores.count == 3)
+            expectFreshAndSeen(report)
+        }
+
+        @Test(arguments: kernels)
+        func rotateRunningGuest(kernel: String) async throws {
+            let report = try await runScenario(["qemu-rotate", "--kernel", kernel])
+            #expect(report.restores.count == 1)
+            expectFreshAndSeen(report)
+        }
+
+        /// The bug genid exists for: a plain loadvm rewinds the guest silently.
+        @Test(arguments: kernels)
+        func plainLoadvmIsInvisibleToTheGuest(kernel: String) async throws {
+            let report = try await runScenario(["qemu-revert-unprotected", "--count", "2", "--kernel", kernel])
+            for restore in report.restores {
+                #expect(restore.guestGuid == report.baselineGuid)
+                #expect(restore.guestObservedChange == false)
             }
         }
-        return report
-    }
 
-    private func expectFreshAndSeen(_ report: LabReport) {
-        var seen = Set([report.baselineGuid].compactMap { $0 })
-        for restore in report.restores {
-            #expect(restore.hostGuid != nil && restore.hostGuid == restore.guestGuid)
-            #expect(restore.guestObservedChange == true)
-            if let guest = restore.guestGuid {
-                #expect(!seen.contains(guest), "\(guest) seen twice")
-                seen.insert(guest)
+        /// Runs one scenario, requires it passed and left nothing, and checks
+        /// the lab ledger never holds a value twice.
+        private func runScenario(_ arguments: [String]) async throws -> LabReport {
+            let lab = try LabProcess(["scenario"] + arguments + ["--json"])
+            defer { lab.removeRunRoot() }
+            let (status, output, errors) = await lab.finish()
+            let report = try LabReport.decode(Data(output.utf8))
+            #expect(status == 0, "\(arguments[0]) failed:\n\(report.summary())\n\(errors.suffix(3000))")
+            #expect(report.passed)
+            #expect(report.checks.allSatisfy { $0.passed })
+            #expect(LabProcess.qemuProcesses(mentioning: lab.runRoot).isEmpty)
+            #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
+            let ledger = try GenerationLedger(path: LabProcess.ledgerPath)
+            #expect(try ledger.duplicateValues().isEmpty)
+            for restore in report.restores {
+                if let host = restore.hostGuid, report.scenario != "qemu-revert-unprotected" {
+                    #expect(try ledger.record(for: host)?.origin == .issued, "\(host) is not in the ledger as issued")
+                }
+            }
+            return report
+        }
+
+        private func expectFreshAndSeen(_ report: LabReport) {
+            var seen = Set([report.baselineGuid].compactMap { $0 })
+            for restore in report.restores {
+                #expect(restore.hostGuid != nil && restore.hostGuid == restore.guestGuid)
+                #expect(restore.guestObservedChange == true)
+                // Every kind of reader in the guest saw the new generation.
+                #expect(restore.sysgenidBefore != nil && restore.sysgenidAfter != nil)
+                if let before = restore.sysgenidBefore, let after = restore.sysgenidAfter { #expect(after > before) }
+                #expect(restore.readerBlocking != nil && restore.readerBlocking == restore.sysgenidAfter)
+                #expect(restore.readerPoll != nil && restore.readerPoll == restore.sysgenidAfter)
+                #expect(restore.readerMmap != nil && restore.readerMmap == restore.sysgenidAfter)
+                if let guest = restore.guestGuid {
+                    #expect(!seen.contains(guest), "\(guest) seen twice")
+                    seen.insert(guest)
+                }
             }
         }
     }

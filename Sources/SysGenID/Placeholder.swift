@@ -1,1 +1,0 @@
-// The guest library: being written (issue 4).
