@@ -10,7 +10,7 @@ KERNELS      := 6.1 6.12
 export GENID_GUEST_BIN_DIR := $(CURDIR)/$(GUEST_BUILD)/release
 export GENID_LAB_BUILD_DIR := $(CURDIR)/build/lab
 
-.PHONY: all setup build guest kernel images demo test clean
+.PHONY: all setup build guest kernel images demo test fuzz clean
 
 all: build guest
 
@@ -38,6 +38,12 @@ demo: images
 test: images
 	$(SWIFT) test
 	@qemu/check-leftovers
+	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null
+	$(MAKE) fuzz
+
+# libFuzzer on the ACPI walk and the QMP parser, FUZZ_SECONDS (20) each.
+fuzz:
+	Fuzz/run
 
 clean:
 	-$(LAB) clean --images

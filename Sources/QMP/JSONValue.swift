@@ -114,12 +114,45 @@ extension JSONValue: Codable {
 // MARK: - Conversion
 
 extension JSONValue {
+    /// Deepest nesting accepted. QMP replies nest a few levels; decoding
+    /// cost grows with the cube of the depth (each level retries the scalar
+    /// types), so a hostile line nested hundreds deep would stall the
+    /// connection for seconds. Found by Fuzz/QMPMessage.
+    public static let maximumDepth = 64
+
     /// Parses one JSON document (any top-level value).
     ///
     /// Throws Foundation's `DecodingError` for invalid JSON, invalid UTF-8,
-    /// numbers out of `Double` range, or nesting deeper than Foundation's limit.
+    /// numbers out of `Double` range, or nesting deeper than `maximumDepth`.
     public init(parsing data: some DataProtocol) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(data))
+        let bytes = Data(data)
+        guard JSONValue.nestingDepth(of: bytes) <= JSONValue.maximumDepth else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: [], debugDescription: "JSON nested deeper than \(JSONValue.maximumDepth) levels"))
+        }
+        self = try JSONDecoder().decode(JSONValue.self, from: bytes)
+    }
+
+    /// The deepest `[`/`{` nesting outside strings (a cheap scan, no parsing).
+    static func nestingDepth(of bytes: Data) -> Int {
+        var depth = 0, deepest = 0
+        var inString = false, escaped = false
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true }
+                else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                deepest = max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return deepest
     }
 
     /// Compact JSON text with sorted keys. Throws `EncodingError` for a

@@ -76,7 +76,7 @@ public enum ACPIWalk {
             var offset = 0
             while offset + 20 <= area.count {
                 defer { offset += 16 }
-                guard Array(area[offset..<offset + 8]) == signature,
+                guard area[offset..<offset + 8].elementsEqual(signature),
                       area[offset..<offset + 20].reduce(UInt8(0), &+) == 0
                 else { continue }
                 let revision = area[offset + 15]

@@ -13,8 +13,6 @@ public struct GuestRAMLayout: Sendable, Equatable {
             self.length = length
             self.backingOffset = backingOffset
         }
-
-        var guestPhysicalEnd: UInt64 { guestPhysicalStart + length }
     }
 
     public let regions: [Region]
@@ -37,13 +35,16 @@ public struct GuestRAMLayout: Sendable, Equatable {
     }
 
     /// The backing offset of `count` bytes at `address`, if they lie wholly
-    /// inside one RAM region; nil otherwise (also on arithmetic overflow).
+    /// inside one RAM region; nil otherwise. Written with subtractions only,
+    /// so no guest-supplied address or region can overflow it.
     public func backingOffset(of address: UInt64, count: Int) -> UInt64? {
         guard count >= 0 else { return nil }
-        let (end, overflow) = address.addingReportingOverflow(UInt64(count))
-        guard !overflow else { return nil }
-        for region in regions where address >= region.guestPhysicalStart && end <= region.guestPhysicalEnd {
-            return region.backingOffset + (address - region.guestPhysicalStart)
+        let wanted = UInt64(count)
+        for region in regions where address >= region.guestPhysicalStart {
+            let into = address - region.guestPhysicalStart
+            guard into <= region.length, wanted <= region.length - into else { continue }
+            let (offset, overflow) = region.backingOffset.addingReportingOverflow(into)
+            return overflow ? nil : offset
         }
         return nil
     }

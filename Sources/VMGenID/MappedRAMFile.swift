@@ -30,10 +30,12 @@ public final class MappedRAMFile: GuestMemory, @unchecked Sendable {
         }
         let layout = layout ?? .q35(ramSize: UInt64(size))
         // A layout that reaches past the file would let a read run off the mapping.
-        for region in layout.regions where region.backingOffset + region.length > UInt64(size) {
+        for region in layout.regions {
+            let (end, overflow) = region.backingOffset.addingReportingOverflow(region.length)
+            guard overflow || end > UInt64(size) else { continue }
             munmap(base, size)
             throw .outsideGuestRAM(what: "layout region beyond the \(size)-byte RAM file",
-                                   address: region.guestPhysicalStart, count: Int(region.length))
+                                   address: region.guestPhysicalStart, count: Int(clamping: region.length))
         }
         self.path = path
         self.base = base

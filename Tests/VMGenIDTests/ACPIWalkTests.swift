@@ -79,6 +79,9 @@ import Testing
         #expect(layout.backingOffset(of: 0x7fff_fff8, count: 16) == nil)  // straddles the end of low RAM
         #expect(layout.backingOffset(of: UInt64.max - 4, count: 16) == nil)
         #expect(layout.backingOffset(of: 0, count: -1) == nil)
+        // Found by Fuzz/ACPIWalk: a region ending past 2^64 must not trap.
+        let huge = GuestRAMLayout.q35(ramSize: .max)
+        #expect(huge.backingOffset(of: 0x1_0000_0000, count: 16) == 0x8000_0000)
         #expect(GuestRAMLayout.q35(ramSize: 512 << 20).regions
                 == [.init(guestPhysicalStart: 0, length: 512 << 20, backingOffset: 0)])
     }
