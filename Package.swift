@@ -57,6 +57,13 @@ let package = Package(
         ),
         // Guest library over /dev/sysgenid and the userspace provider. No Foundation.
         .target(name: "SysGenID"),
+        // libvirt 9.0 (libvirt-dev): the C API, a Swift wrapper over it, and the
+        // genidd event -> action policy (pure, no libvirt).
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .target(name: "Libvirt", dependencies: ["CLibvirt"]),
+        .target(name: "GenIDPolicy"),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "CLibvirt"]),
+        .testTarget(name: "GenIDPolicyTests", dependencies: ["GenIDPolicy"]),
         .executableTarget(name: "sysgenidctl", dependencies: ["SysGenID"]),
         .target(
             name: "GenIDLab",

@@ -1,0 +1,67 @@
+/// What the ledger says about one value, as seen from one domain. The caller
+/// (genidd) looks it up; the policy only reads it.
+public enum LedgerStanding: Sendable, Hashable {
+    /// Never given to any domain: fresh.
+    case unrecorded
+    /// The latest value the ledger recorded for this domain in the same role
+    /// (live value vs. persistent definition): already handled.
+    case latestForThisDomain
+    /// This domain had it before, and has had another since: state rewound.
+    case earlierForThisDomain
+    /// Another domain (named) has or had it: a clone or copied XML.
+    case otherDomain(String)
+}
+
+/// Everything the policy needs to know about a domain when an event arrives.
+/// Plain values, so tests build them directly.
+public struct DomainFacts: Sendable, Hashable {
+    /// Display name (the ledger should key domains by UUID: names change).
+    public var name: String
+    /// Running (or paused): the live definition is in use.
+    public var isActive: Bool
+    /// The persistent definition has a `<genid>` element.
+    public var hasGenIDElement: Bool
+    /// The value in the live definition (nil when inactive or unknown).
+    public var liveValue: String?
+    /// The value in the persistent definition (what the next start uses).
+    public var persistentValue: String?
+    /// Ledger standing of `liveValue` (ignored when it is nil).
+    public var liveStanding: LedgerStanding
+    /// Ledger standing of `persistentValue` (ignored when it is nil).
+    public var persistentStanding: LedgerStanding
+
+    public init(
+        name: String, isActive: Bool, hasGenIDElement: Bool,
+        liveValue: String? = nil, persistentValue: String? = nil,
+        liveStanding: LedgerStanding = .unrecorded, persistentStanding: LedgerStanding = .unrecorded
+    ) {
+        self.name = name
+        self.isActive = isActive
+        self.hasGenIDElement = hasGenIDElement
+        self.liveValue = liveValue
+        self.persistentValue = persistentValue
+        self.liveStanding = liveStanding
+        self.persistentStanding = persistentStanding
+    }
+
+    /// Builds the facts with ledger lookups done by closures: `owner(value)`
+    /// returns the domain that has the value (nil: unrecorded), `latest(role)`
+    /// this domain's latest value in that role.
+    public init(
+        name: String, isActive: Bool, hasGenIDElement: Bool,
+        liveValue: String?, persistentValue: String?,
+        owner: (String) -> String?, latestLive: String?, latestPersistent: String?
+    ) {
+        func standing(_ value: String?, latest: String?) -> LedgerStanding {
+            guard let value else { return .unrecorded }
+            guard let owner = owner(value) else { return .unrecorded }
+            if owner != name { return .otherDomain(owner) }
+            return value == latest ? .latestForThisDomain : .earlierForThisDomain
+        }
+        self.init(
+            name: name, isActive: isActive, hasGenIDElement: hasGenIDElement,
+            liveValue: liveValue, persistentValue: persistentValue,
+            liveStanding: standing(liveValue, latest: latestLive),
+            persistentStanding: standing(persistentValue, latest: latestPersistent))
+    }
+}
