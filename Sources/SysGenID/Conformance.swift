@@ -907,10 +907,13 @@ private func ignoreSignal(_: Int32) {}
 
 /// SIGUSR1 interrupts blocking calls; SIGUSR2 restarts them (SA_RESTART).
 func installSignalHandlers() {
-    signal(SIGUSR1, ignoreSignal)
-    siginterrupt(SIGUSR1, 1)
-    signal(SIGUSR2, ignoreSignal)
-    siginterrupt(SIGUSR2, 0)
+    for (signalNumber, flags) in [(SIGUSR1, Int32(0)), (SIGUSR2, Int32(SA_RESTART))] {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = ignoreSignal
+        action.sa_flags = flags
+        sigemptyset(&action.sa_mask)
+        sigaction(signalNumber, &action, nil)
+    }
 }
 
 // MARK: - epoll (not in Swift's Glibc module)
