@@ -19,16 +19,10 @@ public struct QEMURestoreScenario: Sendable {
     }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
-        var context: ScenarioContext
-        do {
-            context = try ScenarioContext(scenario: QEMURestoreScenario.name, settings: settings, provider: provider,
-                                          progress: progress)
-        } catch {
-            return LabReport.failed(QEMURestoreScenario.name, error)
-        }
-        let stateDirectory = "\(settings.runRoot)/state-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
-        do {
+        await ScenarioContext.report(scenario: QEMURestoreScenario.name, settings: settings, provider: provider,
+                                     progress: progress) { context in
+            let stateDirectory = "\(settings.runRoot)/state-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
             let stateFile = "\(stateDirectory)/guest.state"
             let ledger = context.ledger
@@ -70,9 +64,6 @@ public struct QEMURestoreScenario: Sendable {
                 if let value = after.value { seen.append(value) }
                 progress("restore \(index): guest sees \(guestText)")
             }
-            return context.finish(nil)
-        } catch {
-            return context.finish(error)
         }
     }
 }
@@ -91,14 +82,8 @@ public struct QEMURotateScenario: Sendable {
     }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
-        var context: ScenarioContext
-        do {
-            context = try ScenarioContext(scenario: QEMURotateScenario.name, settings: settings, provider: provider,
-                                          progress: progress)
-        } catch {
-            return LabReport.failed(QEMURotateScenario.name, error)
-        }
-        do {
+        await ScenarioContext.report(scenario: QEMURotateScenario.name, settings: settings, provider: provider,
+                                     progress: progress) { context in
             let ledger = context.ledger
             try await context.withBootedMachine { machine, report in
                 let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
@@ -127,9 +112,6 @@ public struct QEMURotateScenario: Sendable {
                 report.restores.append(.init(host: host.description, baseline: baseline, after: after,
                                              observedChange: observed, elapsedMs: rotation.totalMilliseconds))
             }
-            return context.finish(nil)
-        } catch {
-            return context.finish(error)
         }
     }
 }

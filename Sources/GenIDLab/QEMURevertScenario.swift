@@ -24,14 +24,8 @@ public struct QEMURevertScenario: Sendable {
     public var name: String { protected ? "qemu-revert" : "qemu-revert-unprotected" }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
-        var context: ScenarioContext
-        do {
-            context = try ScenarioContext(scenario: name, settings: settings, provider: protected ? provider : nil,
-                                          progress: progress)
-        } catch {
-            return LabReport.failed(name, error)
-        }
-        do {
+        await ScenarioContext.report(scenario: name, settings: settings, provider: protected ? provider : nil,
+                                     progress: progress) { context in
             let ledger = context.ledger
             try await context.withBootedMachine { machine, report in
                 let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
@@ -58,9 +52,6 @@ public struct QEMURevertScenario: Sendable {
                 let times = report.restores.compactMap(\.elapsedMs).sorted()
                 report.timingsMs["revert_median"] = times[times.count / 2]
             }
-            return context.finish(nil)
-        } catch {
-            return context.finish(error)
         }
     }
 

@@ -61,6 +61,25 @@ struct ScenarioContext {
         "lab/" + (machine.directory.path as NSString).lastPathComponent
     }
 
+    /// Runs a scenario: makes its context, runs `body`, and concludes the
+    /// report; any error (also from making the context) ends it as failed.
+    static func report(scenario: String, settings: LabSettings, provider: SysGenIDABIScenario.Provider?,
+                       progress: @escaping @Sendable (String) -> Void,
+                       _ body: (inout ScenarioContext) async throws -> Void) async -> LabReport {
+        var context: ScenarioContext
+        do {
+            context = try ScenarioContext(scenario: scenario, settings: settings, provider: provider, progress: progress)
+        } catch {
+            return LabReport.failed(scenario, error)
+        }
+        do {
+            try await body(&context)
+            return context.finish(nil)
+        } catch {
+            return context.finish(error)
+        }
+    }
+
     /// Finishes the report; an error ends it as failed with the reason.
     mutating func finish(_ error: (any Error)?) -> LabReport {
         if let error {
