@@ -1,6 +1,5 @@
 import AgentProtocol
 import Foundation
-import QMP
 import VMGenID
 
 /// Scenario `boot`: boot a guest, wait for its agent, and check that the
@@ -17,39 +16,22 @@ public struct BootScenario: Sendable {
     }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
-        var report = LabReport(scenario: BootScenario.name, backend: "qemu")
-        report.accelerator = settings.accelerator.rawValue
-        do {
-            let image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
-            report.guestKernel = image.kernel.release
-            var configuration = MachineConfiguration(image: image)
-            configuration.accelerator = settings.accelerator
-            let logPath = settings.consoleLogPath(scenario: BootScenario.name, release: image.kernel.release)
-            report.consoleLog = logPath
-            progress("booting \(image.kernel.release) under \(settings.accelerator.rawValue)")
-            report = try await withMachine(configuration, runRoot: settings.runRoot, keepConsoleLogAt: logPath) {
-                machine in
-                var report = report
-                let qmp = try await machine.connectQMP()
-                report.qemuVersion = qmp.greeting.version.description
-                let bootTime = try await machine.waitForAgent(timeout: settings.agentTimeout)
-                report.timingsMs["boot_to_agent"] = bootTime.milliseconds
-                progress("agent answered after \(String(format: "%.1f", bootTime.seconds)) s")
+        await ScenarioContext.report(scenario: BootScenario.name, settings: settings, provider: nil,
+                                     progress: progress) { context in
+            let kernel = context.image.kernel
+            try await context.withBootedMachine { machine, report in
+                let bootMilliseconds = report.timingsMs["boot_to_agent"] ?? .infinity
+                progress("agent answered after \(String(format: "%.1f", bootMilliseconds / 1000)) s")
                 let status = try await machine.ask(.status)
-                let qemuValue = try await qmp.execute("query-vm-generation-id")["guid"]?.stringValue
-                check(&report, status: status, qemuValue: qemuValue, kernel: image.kernel, bootTime: bootTime)
-                return report
+                let qemuValue = try await machine.connectQMP().execute("query-vm-generation-id")["guid"]?.stringValue
+                check(&report, status: status, qemuValue: qemuValue, kernel: kernel,
+                      bootMilliseconds: bootMilliseconds)
             }
-        } catch {
-            report.error = "\(error)"
-            report.check("scenario ran to completion", false, "\(error)")
         }
-        report.conclude()
-        return report
     }
 
     private func check(_ report: inout LabReport, status: AgentResponse, qemuValue: String?,
-                       kernel: GuestKernel, bootTime: Duration) {
+                       kernel: GuestKernel, bootMilliseconds: Double) {
         let guestRelease = status[AgentStatusField.kernelRelease] ?? "(none)"
         report.check("guest runs the selected kernel", guestRelease == kernel.release,
                      "guest \(guestRelease), selected \(kernel.release)")
@@ -66,8 +48,8 @@ public struct BootScenario: Sendable {
                      guestValue != nil && guestValue == hostValue,
                      "guest \(guestValue?.description ?? "none"), QEMU \(hostValue?.description ?? "none")")
         report.check("VMGENID value is not all zero", guestValue.map { $0.rfcBytes.contains { $0 != 0 } } ?? false)
-        report.check("boot to agent within \(Int(bootLimit.seconds)) s", bootTime < bootLimit,
-                     String(format: "%.1f s", bootTime.seconds))
+        report.check("boot to agent within \(Int(bootLimit.seconds)) s", bootMilliseconds < bootLimit.milliseconds,
+                     String(format: "%.1f s", bootMilliseconds / 1000))
     }
 }
 

@@ -26,28 +26,17 @@ public struct SysGenIDABIScenario: Sendable {
     }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
-        var report = LabReport(scenario: SysGenIDABIScenario.name, backend: "qemu")
-        report.accelerator = settings.accelerator.rawValue
-        do {
-            let image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
-            report.guestKernel = image.kernel.release
-            var configuration = MachineConfiguration(image: image)
-            configuration.accelerator = settings.accelerator
-            configuration.kernelCommandLine += " genid.provider=\(provider.rawValue)"
-            let logPath = settings.consoleLogPath(scenario: "\(SysGenIDABIScenario.name)-\(provider.rawValue)",
-                                                  release: image.kernel.release)
-            report.consoleLog = logPath
-            progress("booting \(image.kernel.release) with the \(provider.rawValue) provider")
-            report = try await withMachine(configuration, runRoot: settings.runRoot, keepConsoleLogAt: logPath) { machine in
-                var report = report
-                let qmp = try await machine.connectQMP()
-                report.qemuVersion = qmp.greeting.version.description
-                let bootTime = try await machine.waitForAgent(timeout: settings.agentTimeout)
-                report.timingsMs["boot_to_agent"] = bootTime.milliseconds
+        await ScenarioContext.report(scenario: SysGenIDABIScenario.name, settings: settings, provider: provider,
+                                     progress: progress) { context in
+            let kernel = context.image.kernel
+            let log = settings.consoleLogPath(scenario: "\(SysGenIDABIScenario.name)-\(provider.rawValue)",
+                                              release: kernel.release)
+            context.report.consoleLog = log
+            try await context.withBootedMachine(consoleLog: log) { machine, report in
                 let status = try await machine.ask(.status)
                 let release = status[AgentStatusField.kernelRelease] ?? "(none)"
-                report.check("guest runs the selected kernel", release == image.kernel.release,
-                             "guest \(release), selected \(image.kernel.release)")
+                report.check("guest runs the selected kernel", release == kernel.release,
+                             "guest \(release), selected \(kernel.release)")
                 let active = status[AgentStatusField.sysgenidProvider] ?? "(not reported)"
                 report.check("the guest's sysgenid provider is \(provider.rawValue)", active == provider.rawValue,
                              "agent reports \(active), counter \(status[AgentStatusField.sysgenidCounter] ?? "none")")
@@ -60,14 +49,8 @@ public struct SysGenIDABIScenario: Sendable {
                 report.timingsMs["conformance"] = (ContinuousClock.now - start).milliseconds
                 record(response, in: &report)
                 try await checkAgentVerbs(agent, in: &report)
-                return report
             }
-        } catch {
-            report.error = "\(error)"
-            report.check("scenario ran to completion", false, "\(error)")
         }
-        report.conclude()
-        return report
     }
 
     /// The agent's sysgenid verbs against the same provider, after the suite.
