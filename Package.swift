@@ -37,6 +37,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Host end of the guest agent's virtio-serial channel (lab and genidd).
+        .target(
+            name: "GuestAgent",
+            dependencies: [
+                "AgentProtocol", "QMP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Every value ever given to every VM (SQLite).
         .target(name: "GenerationLedger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Host side: attach to a QEMU (QMP + guest memory) and rotate its value
@@ -68,7 +77,7 @@ let package = Package(
         .target(
             name: "GenIDLab",
             dependencies: [
-                "VMGenID", "AgentProtocol", "QMP", "GenIDHost", "GenerationLedger",
+                "VMGenID", "AgentProtocol", "QMP", "GenIDHost", "GenerationLedger", "GuestAgent",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,6 +107,6 @@ let package = Package(
         .testTarget(name: "GenerationLedgerTests", dependencies: ["GenerationLedger"]),
         .testTarget(name: "GenIDHostTests", dependencies: ["GenIDHost", "VMGenID"]),
         .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
-        .testTarget(name: "LabIntegrationTests", dependencies: ["GenIDLab", "GenerationLedger"]),
+        .testTarget(name: "LabIntegrationTests", dependencies: ["GenIDLab", "GenerationLedger", "GuestAgent"]),
     ]
 )

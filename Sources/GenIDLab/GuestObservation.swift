@@ -1,3 +1,4 @@
+import GuestAgent
 import AgentProtocol
 import Foundation
 import VMGenID

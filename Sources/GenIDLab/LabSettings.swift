@@ -1,3 +1,4 @@
+import GuestAgent
 import Foundation
 
 /// Where the lab keeps things and how it boots guests; one value shared by

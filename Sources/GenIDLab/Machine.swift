@@ -1,3 +1,4 @@
+import GuestAgent
 import Foundation
 import AgentProtocol
 import GenIDHost
@@ -77,7 +78,7 @@ public actor Machine {
                 do {
                     _ = try await agent.request(.ping, timeout: .milliseconds(500))
                     return ContinuousClock.now - startedAt
-                } catch LabError.agentTimeout {
+                } catch AgentClientError.timeout {
                     continue
                 }
             }

@@ -1,3 +1,4 @@
+import GuestAgent
 import Foundation
 import GenIDHost
 import VMGenID

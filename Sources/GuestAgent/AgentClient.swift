@@ -59,7 +59,7 @@ public final class AgentClient: Sendable {
                         guard let client = box.withLock({ $0 }) else { return }
                         switch event {
                         case .line(let line, let instant): client.received(line, at: instant)
-                        case .closed: client.failAll(LabError.agentProtocol("the agent socket closed"))
+                        case .closed: client.failAll(AgentClientError.protocolViolation("the agent socket closed"))
                         }
                     })
                 }
@@ -82,7 +82,7 @@ public final class AgentClient: Sendable {
             let timeoutTask = Task {
                 try? await Task.sleep(for: timeout)
                 guard !Task.isCancelled else { return }
-                self.complete(id, with: .failure(LabError.agentTimeout(seconds: timeout.seconds, consoleTail: "")))
+                self.complete(id, with: .failure(AgentClientError.timeout(verb: verb.rawValue, seconds: timeout.seconds)))
             }
             let accepted = state.withLock { state -> Bool in
                 guard !state.closed else { return false }
@@ -91,15 +91,15 @@ public final class AgentClient: Sendable {
             }
             guard accepted else {
                 timeoutTask.cancel()
-                continuation.resume(throwing: LabError.agentProtocol("the agent connection is closed"))
+                continuation.resume(throwing: AgentClientError.protocolViolation("the agent connection is closed"))
                 return
             }
             channel.writeAndFlush(ByteBuffer(string: line)).whenFailure { error in
-                self.complete(id, with: .failure(LabError.agentProtocol("cannot send '\(verb.rawValue)': \(error)")))
+                self.complete(id, with: .failure(AgentClientError.protocolViolation("cannot send '\(verb.rawValue)': \(error)")))
             }
         }
         if case .error(let message) = response.outcome {
-            throw LabError.agentError(verb: verb.rawValue, message: message)
+            throw AgentClientError.refused(verb: verb.rawValue, message: message)
         }
         return response
     }
@@ -111,7 +111,7 @@ public final class AgentClient: Sendable {
     public func nextEvent(named name: String, timeout: Duration = .seconds(10)) async throws -> ReceivedEvent {
         try await withCheckedThrowingContinuation { continuation in
             let (immediate, waiterID) = state.withLock { state -> (Result<ReceivedEvent, any Error>?, UInt64) in
-                if state.closed { return (.failure(LabError.agentProtocol("the agent connection is closed")), 0) }
+                if state.closed { return (.failure(AgentClientError.protocolViolation("the agent connection is closed")), 0) }
                 if let index = state.events.firstIndex(where: { $0.event.name == name }) {
                     return (.success(state.events.remove(at: index)), 0)
                 }
@@ -126,7 +126,7 @@ public final class AgentClient: Sendable {
                 try? await Task.sleep(for: timeout)
                 guard !Task.isCancelled else { return }
                 let waiter = self.state.withLock { $0.eventWaiters.removeValue(forKey: waiterID) }
-                waiter?.continuation.resume(throwing: LabError.agentTimeout(seconds: timeout.seconds, consoleTail: ""))
+                waiter?.continuation.resume(throwing: AgentClientError.timeout(verb: "event " + name, seconds: timeout.seconds))
             }
             let registered = state.withLock { state -> Bool in
                 guard !state.closed else { return false }
@@ -144,7 +144,7 @@ public final class AgentClient: Sendable {
                 if let late {
                     continuation.resume(returning: late)
                 } else {
-                    continuation.resume(throwing: LabError.agentProtocol("the agent connection is closed"))
+                    continuation.resume(throwing: AgentClientError.protocolViolation("the agent connection is closed"))
                 }
             }
         }
@@ -156,7 +156,7 @@ public final class AgentClient: Sendable {
     }
 
     public func close() async {
-        failAll(LabError.agentProtocol("the agent connection was closed by the host"))
+        failAll(AgentClientError.protocolViolation("the agent connection was closed by the host"))
         try? await channel.close()
     }
 
@@ -189,7 +189,7 @@ public final class AgentClient: Sendable {
         pending.continuation.resume(with: result)
     }
 
-    private func failAll(_ error: LabError) {
+    private func failAll(_ error: AgentClientError) {
         let (all, waiters) = state.withLock { state in
             state.closed = true
             defer {
@@ -232,12 +232,5 @@ private final class AgentLineHandler: ChannelInboundHandler, Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
-    }
-}
-
-extension Duration {
-    /// Seconds as a Double, for messages and reports.
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
