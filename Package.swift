@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "genid-lab", targets: ["genid-lab"]),
         .executable(name: "genidctl", targets: ["genidctl"]),
+        .executable(name: "genidd", targets: ["genidd"]),
         .executable(name: "sysgenidd", targets: ["sysgenidd"]),
         .executable(name: "sysgenidctl", targets: ["sysgenidctl"]),
         .library(name: "SysGenID", targets: ["SysGenID"]),
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // The 16-byte value, its byte orders, and the ACPI tables that locate it.
@@ -57,10 +60,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // genidd's control socket protocol, and the client genidctl uses.
+        .target(name: "GenIDControl"),
+        // genidd: libvirt supervisor, policy execution, readiness gate,
+        // control socket, metrics. The executable only parses options.
+        .target(
+            name: "GenIDDaemon",
+            dependencies: [
+                "GenIDHost", "GenIDPolicy", "GenIDControl", "GenerationLedger", "GuestAgent", "AgentProtocol",
+                "Libvirt", "QMP", "VMGenID",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "genidd",
+            dependencies: ["GenIDDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "GenIDDaemonTests", dependencies: ["GenIDDaemon", "GenIDControl"]),
         .executableTarget(
             name: "genidctl",
             dependencies: [
-                "GenIDHost", "VMGenID", "QMP", "GenerationLedger",
+                "GenIDHost", "VMGenID", "QMP", "GenerationLedger", "GenIDControl", "Libvirt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -77,7 +102,7 @@ let package = Package(
         .target(
             name: "GenIDLab",
             dependencies: [
-                "VMGenID", "AgentProtocol", "QMP", "GenIDHost", "GenerationLedger", "GuestAgent",
+                "VMGenID", "AgentProtocol", "QMP", "GenIDHost", "GenerationLedger", "GuestAgent", "GenIDControl", "Libvirt",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

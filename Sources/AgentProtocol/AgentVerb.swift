@@ -32,6 +32,22 @@ public enum AgentVerb: String, Sendable, CaseIterable {
     /// guest: `ok provider=… mmap_ns_per_op=… read_ns_per_op=… …`. May bump
     /// the counter (TRIGGER) to get an outdated handle.
     case bench
+    /// `wait-ready <vmgenid> <timeout_ms>` (0 = no timeout): the readiness
+    /// gate after a state load. Waits until (a) the guest's sysgenid
+    /// provider has taken the generation for VMGENID value `<vmgenid>`
+    /// (RFC-4122 text), i.e. the agent processed that value (kernel VM-fork
+    /// line or periodic compare, after the provider's bump), then (b) every
+    /// tracked sysgenid watcher acknowledged (as `wait-watchers`, with the
+    /// time left). `ok elapsed_ms=… generation_ms=… sysgenid_counter=N`, or
+    /// `error ETIMEDOUT value …` (stage a) / `error ETIMEDOUT watchers …`
+    /// (stage b) / `error ENODEV …` (no provider) / `error usage: …`.
+    case waitReady = "wait-ready"
+    /// `slow-watcher <ack_delay_ms>`: starts, in the agent, one more tracked
+    /// watcher of the active provider that acknowledges each new generation
+    /// only `ack_delay_ms` after reading it: a slow consumer for testing the
+    /// readiness gate. `ok watcher=started slow_watchers=N sysgenid_counter=N`,
+    /// or `error ENODEV …`. Each call adds one; they live as long as the agent.
+    case slowWatcher = "slow-watcher"
 }
 
 /// Keys of the `status` response.
@@ -71,7 +87,28 @@ public enum AgentSysGenIDField {
     public static let results = "results"
 }
 
+/// Keys of the `wait-ready` and `slow-watcher` responses (`wait-ready` also
+/// has `AgentSysGenIDField.elapsedMilliseconds` and
+/// `AgentStatusField.sysgenidCounter`).
+public enum AgentReadinessField {
+    /// Milliseconds from the request until the provider had taken the
+    /// generation for the value (stage a); the rest of `elapsed_ms` is the
+    /// watchers' (stage b).
+    public static let generationMilliseconds = "generation_ms"
+    /// `started`.
+    public static let watcher = "watcher"
+    /// Slow watchers running in the agent, this one included.
+    public static let slowWatchers = "slow_watchers"
+}
+
+/// The message of a `wait-ready` that ran out of time starts with this
+/// (then `value` or `watchers`: the stage it was in).
+public let agentTimedOutPrefix = "ETIMEDOUT"
+
 /// Name of the virtio-serial port the agent listens on (QEMU
 /// `virtserialport,name=…`; the guest sees it in /sys/class/virtio-ports/*/name).
 public let agentPortName = "org.genid.agent.0"
+/// The second port, for the host daemon genidd; the agent serves it too
+/// when the VM has it, so genidd and the lab never share a connection.
+public let genidAgentPortName = "org.genid.genidd.0"
 public let agentProtocolVersion = 1

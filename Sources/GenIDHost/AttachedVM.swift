@@ -4,19 +4,20 @@ import QMP
 import Synchronization
 import VMGenID
 
-/// A running QEMU that genid can rotate: its QMP connection, its guest
+/// A running QEMU that genid can rotate: its monitor (a QMP connection, or
+/// libvirt's passthrough under genidd), its guest
 /// memory, and where the VMGENID value sits in it (found once through the
 /// guest's ACPI tables, then cached).
 public final class AttachedVM: Sendable {
     /// The name the ledger files this VM's values under.
     public let name: String
-    public let qmp: QMPClient
+    public let monitor: any QEMUMonitor
     public let memory: any GuestMemory
     private let cachedSlot = Mutex<VMGenIDSlot?>(nil)
 
-    public init(name: String, qmp: QMPClient, memory: any GuestMemory) {
+    public init(name: String, monitor: any QEMUMonitor, memory: any GuestMemory) {
         self.name = name
-        self.qmp = qmp
+        self.monitor = monitor
         self.memory = memory
     }
 
@@ -24,7 +25,7 @@ public final class AttachedVM: Sendable {
                               timeout: Duration = .seconds(10)) async throws -> AttachedVM {
         let qmp = try await QMPClient.connect(unixSocketPath: qmpSocket, timeout: timeout)
         do {
-            return AttachedVM(name: name, qmp: qmp, memory: try await source.open(using: qmp))
+            return AttachedVM(name: name, monitor: qmp, memory: try await source.open(using: qmp))
         } catch {
             await qmp.close()
             throw error
@@ -42,7 +43,7 @@ public final class AttachedVM: Sendable {
     /// QEMU's idea of the value (`query-vm-generation-id`): what its device
     /// was created with. After a genid rotation guest memory differs from it.
     public func qemuValue() async throws -> GenerationID {
-        let reply = try await qmp.execute("query-vm-generation-id")
+        let reply = try await monitor.execute("query-vm-generation-id")
         guard let text = reply["guid"]?.stringValue, let value = GenerationID(text) else {
             throw HostError.unexpectedReply(command: "query-vm-generation-id", detail: "\(reply)")
         }
@@ -56,7 +57,7 @@ public final class AttachedVM: Sendable {
 
     /// QEMU's run state ("running", "paused", "inmigrate", ...).
     public func runState() async throws -> String {
-        let reply = try await qmp.execute("query-status")
+        let reply = try await monitor.execute("query-status")
         guard let status = reply["status"]?.stringValue else {
             throw HostError.unexpectedReply(command: "query-status", detail: "\(reply)")
         }
@@ -66,7 +67,7 @@ public final class AttachedVM: Sendable {
     /// Runs an HMP command whose success prints nothing (savevm, loadvm,
     /// delvm); any output is QEMU's error message.
     func silentMonitorCommand(_ command: String, timeout: Duration = .seconds(120)) async throws {
-        let output = try await qmp.humanMonitorCommand(command, timeout: timeout)
+        let output = try await monitor.humanMonitorCommand(command, timeout: timeout)
         let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.isEmpty else {
             if trimmed.contains("No block device") || trimmed.contains("can't snapshot")
@@ -78,6 +79,6 @@ public final class AttachedVM: Sendable {
     }
 
     public func close() async {
-        await qmp.close()
+        await monitor.close()
     }
 }

@@ -11,7 +11,7 @@ public enum GuestMemorySource: Sendable, Equatable {
 
     /// Opens the memory, asking QEMU what it needs to know (RAM size and,
     /// for /proc/PID/mem, where guest RAM sits in QEMU's address space).
-    public func open(using qmp: QMPClient) async throws -> any GuestMemory {
+    public func open(using qmp: any QEMUMonitor) async throws -> any GuestMemory {
         switch self {
         case .sharedFile(let path):
             return try MappedRAMFile(path: path)
@@ -32,7 +32,7 @@ public enum GuestMemorySource: Sendable, Equatable {
     }
 
     /// Parses "Host virtual address for 0x0 (mem) is 0x7f12a4000000".
-    static func hostAddress(of guestAddress: UInt64, qmp: QMPClient) async throws -> UInt64 {
+    static func hostAddress(of guestAddress: UInt64, qmp: any QEMUMonitor) async throws -> UInt64 {
         let command = "gpa2hva 0x\(String(guestAddress, radix: 16))"
         let output = try await qmp.humanMonitorCommand(command)
         guard let range = output.range(of: " is 0x"),

@@ -96,7 +96,7 @@ public struct Rotator: Sendable {
     public func save(to file: String, timeout: Duration = .seconds(300)) async throws {
         let wasRunning = try await vm.runState() == "running"
         if wasRunning { try await stop() }
-        try await vm.qmp.execute("migrate", arguments: ["uri": .string("exec:cat > \(shellQuoted(file))")])
+        try await vm.monitor.execute("migrate", arguments: ["uri": .string("exec:cat > \(shellQuoted(file))")])
         try await waitForMigration(timeout: timeout)
         if wasRunning { try await cont() }
     }
@@ -110,9 +110,9 @@ public struct Rotator: Sendable {
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw HostError.migrationFailed(status: "not started", detail: "cannot read \(file)")
         }
-        try await vm.qmp.execute("stop")
+        try await vm.monitor.execute("stop")
         return try await loadAndRotate(event: .restore, source: file, alreadyStopped: true) {
-            try await vm.qmp.execute("migrate-incoming", arguments: ["uri": .string("exec:cat \(shellQuoted(file))")])
+            try await vm.monitor.execute("migrate-incoming", arguments: ["uri": .string("exec:cat \(shellQuoted(file))")])
             try await waitForMigration(timeout: timeout)
         }
     }
@@ -168,13 +168,13 @@ public struct Rotator: Sendable {
                                       guestMemory: try vm.memory.readValue(at: slot).description)
     }
 
-    private func stop() async throws { try await vm.qmp.execute("stop") }
-    private func cont() async throws { try await vm.qmp.execute("cont") }
+    private func stop() async throws { try await vm.monitor.execute("stop") }
+    private func cont() async throws { try await vm.monitor.execute("cont") }
 
     private func waitForMigration(timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let reply = try await vm.qmp.execute("query-migrate")
+            let reply = try await vm.monitor.execute("query-migrate")
             let status = reply["status"]?.stringValue ?? "none"
             switch status {
             case "completed": return

@@ -37,9 +37,18 @@ struct GuestObservation: Sendable {
     }
 }
 
-extension Machine {
+/// Anything the lab can ask the guest agent through: a QEMU machine or a
+/// libvirt domain.
+protocol AgentAsking: Actor {
+    func ask(_ verb: AgentVerb, arguments: [String], timeout: Duration) async throws -> AgentResponse
+}
+
+extension Machine: AgentAsking {}
+extension LabDomain: AgentAsking {}
+
+extension AgentAsking {
     func observe() async throws -> GuestObservation {
-        GuestObservation(try await ask(.status))
+        GuestObservation(try await ask(.status, arguments: [], timeout: .seconds(10)))
     }
 
     /// Polls the agent until the guest kernel has processed a change beyond

@@ -17,10 +17,12 @@ public actor Machine {
     public nonisolated let directory: RunDirectory
     public private(set) var qmp: QMPClient?
     public private(set) var agent: AgentClient?
+    /// Clients of the extra agent ports (`MachineConfiguration.extraAgentPorts`), by port name.
+    public private(set) var extraAgents: [String: AgentClient] = [:]
     /// When QEMU was spawned, for boot timings.
     public let startedAt: ContinuousClock.Instant
 
-    private let process: QEMUProcess
+    private let process: ChildProcess
     private let cleanupToken: Int
     private var isShutDown = false
 
@@ -32,7 +34,7 @@ public actor Machine {
         self.directory = directory
         do {
             try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk, "\(configuration.diskMiB)M"])
-            let process = try QEMUProcess.spawn(arguments: configuration.qemuArguments(in: directory),
+            let process = try ChildProcess.spawnQEMU(arguments: configuration.qemuArguments(in: directory),
                                                       stderrPath: "\(directory.path)/qemu.stderr")
             self.process = process
         } catch {
@@ -88,11 +90,38 @@ public actor Machine {
         throw LabError.agentTimeout(seconds: timeout.seconds, consoleTail: consoleTail())
     }
 
+    /// Connects to the extra agent port `name` and waits until the agent
+    /// answers a ping on it (the guest serves it once its port is up).
+    public func connectAgent(port name: String, timeout: Duration = .seconds(60)) async throws -> AgentClient {
+        guard configuration.extraAgentPorts.contains(name) else {
+            throw LabError.agentProtocol("port \(name) is not among the machine's extraAgentPorts")
+        }
+        let socket = directory.agentSocket(port: name)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            try checkRunning()
+            if extraAgents[name] == nil, FileManager.default.fileExists(atPath: socket) {
+                extraAgents[name] = try? await AgentClient.connect(unixSocketPath: socket)
+            }
+            if let client = extraAgents[name] {
+                do {
+                    _ = try await client.request(.ping, timeout: .milliseconds(500))
+                    return client
+                } catch AgentClientError.timeout {
+                    continue
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try checkRunning()
+        throw LabError.agentTimeout(seconds: timeout.seconds, consoleTail: consoleTail())
+    }
+
     /// The host side's view of this machine: its QMP connection and its
     /// shared guest RAM, for rotations.
     public func attach(name: String) async throws -> AttachedVM {
         let qmp = try await connectQMP()
-        return AttachedVM(name: name, qmp: qmp, memory: try MappedRAMFile(path: directory.ramFile))
+        return AttachedVM(name: name, monitor: qmp, memory: try MappedRAMFile(path: directory.ramFile))
     }
 
     /// Asks the agent; fails if the agent is not connected yet.
@@ -112,6 +141,7 @@ public actor Machine {
             await qmp.close()
         }
         await agent?.close()
+        for client in extraAgents.values { await client.close() }
         let process = self.process
         await Task.detached { process.waitForExit(grace: .seconds(5)) }.value
         if let logPath { copyConsoleLog(to: logPath) }

@@ -16,6 +16,10 @@ public struct MachineConfiguration: Sendable {
     /// Start paused, waiting for a migration stream (`-incoming defer`):
     /// the target of a restore.
     public var incoming = false
+    /// More virtio-serial ports for the guest agent besides `agentPortName`,
+    /// by name (e.g. `genidAgentPortName`, the port genidd uses), each on a
+    /// socket of its own: `RunDirectory.agentSocket(port:)`.
+    public var extraAgentPorts: [String] = []
 
     public init(image: GuestImage) {
         self.image = image
@@ -47,8 +51,18 @@ public struct MachineConfiguration: Sendable {
             "-device", "virtio-serial-pci,id=vser0",
             "-chardev", "socket,id=agent,path=\(directory.agentSocket),server=on,wait=off",
             "-device", "virtserialport,bus=vser0.0,chardev=agent,name=\(agentPortName)",
+        ] + extraAgentPortArguments(in: directory) + [
             "-serial", "file:\(directory.consoleLog)",
             "-pidfile", directory.qemuPid,
         ] + (incoming ? ["-incoming", "defer"] : [])
+    }
+
+    /// A chardev and a port on the same virtio-serial bus per extra port,
+    /// like the lab's own: the guest sees them all appear together.
+    private func extraAgentPortArguments(in directory: RunDirectory) -> [String] {
+        extraAgentPorts.enumerated().flatMap { index, name in
+            ["-chardev", "socket,id=agent\(index + 1),path=\(directory.agentSocket(port: name)),server=on,wait=off",
+             "-device", "virtserialport,bus=vser0.0,chardev=agent\(index + 1),name=\(name)"]
+        }
     }
 }

@@ -65,9 +65,9 @@ public struct QEMURevertScenario: Sendable {
         }
         let clock = ContinuousClock()
         let started = clock.now
-        try await vm.qmp.execute("stop")
-        _ = try await vm.qmp.humanMonitorCommand("loadvm \(QEMURevertScenario.snapshotName)")
-        try await vm.qmp.execute("cont")
+        try await vm.monitor.execute("stop")
+        _ = try await vm.monitor.humanMonitorCommand("loadvm \(QEMURevertScenario.snapshotName)")
+        try await vm.monitor.execute("cont")
         let elapsed = clock.now - started
         return (try vm.guestMemoryValue(), elapsed.milliseconds)
     }

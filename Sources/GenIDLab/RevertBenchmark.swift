@@ -71,9 +71,9 @@ public struct RevertBenchmark: Sendable {
                         rotationSteps.append(rotation.ledgerMilliseconds + rotation.writeMilliseconds)
                     } else {
                         let started = clock.now
-                        try await vm.qmp.execute("stop")
-                        _ = try await vm.qmp.humanMonitorCommand("loadvm genid-bench")
-                        try await vm.qmp.execute("cont")
+                        try await vm.monitor.execute("stop")
+                        _ = try await vm.monitor.humanMonitorCommand("loadvm genid-bench")
+                        try await vm.monitor.execute("cont")
                         plain.append((clock.now - started).milliseconds)
                     }
                 }
@@ -81,7 +81,7 @@ public struct RevertBenchmark: Sendable {
             }
 
             var locate: [Double] = [], write: [Double] = []
-            try await vm.qmp.execute("stop")
+            try await vm.monitor.execute("stop")
             let current = try vm.guestMemoryValue()
             for _ in 0..<50 {
                 let started = clock.now
@@ -92,7 +92,7 @@ public struct RevertBenchmark: Sendable {
                 try vm.memory.writeAndVerify(current, to: slot)
                 write.append((clock.now - writeStarted).milliseconds)
             }
-            try await vm.qmp.execute("cont")
+            try await vm.monitor.execute("cont")
 
             let plainMedian = median(plain), genidMedian = median(genid)
             return Result(guestKernel: kernel, rounds: rounds, plainMilliseconds: plain, genidMilliseconds: genid,

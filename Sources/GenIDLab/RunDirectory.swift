@@ -12,6 +12,13 @@ public struct RunDirectory: Sendable {
 
     public var qmpSocket: String { "\(path)/qmp.sock" }
     public var agentSocket: String { "\(path)/agent.sock" }
+    /// The socket of an extra agent port (`MachineConfiguration.extraAgentPorts`),
+    /// named after the port; characters other than [A-Za-z0-9.-] become `_`.
+    public func agentSocket(port name: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+        let safe = String(name.map { allowed.contains($0) ? $0 : "_" })
+        return "\(path)/agent-\(safe).sock"
+    }
     public var ramFile: String { "\(path)/ram" }
     public var disk: String { "\(path)/disk.qcow2" }
     public var consoleLog: String { "\(path)/console.log" }

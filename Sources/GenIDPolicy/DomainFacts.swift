@@ -29,6 +29,10 @@ public struct DomainFacts: Sendable, Hashable {
     public var liveStanding: LedgerStanding
     /// Ledger standing of `persistentValue` (ignored when it is nil).
     public var persistentStanding: LedgerStanding
+    /// The name of a snapshot of this domain whose definition holds
+    /// `persistentValue`: a start now would reuse a snapshot's value (an
+    /// inactive revert nobody saw looks exactly like this).
+    public var snapshotWithPersistentValue: String? = nil
 
     public init(
         name: String, isActive: Bool, hasGenIDElement: Bool,

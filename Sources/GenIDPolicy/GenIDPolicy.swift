@@ -87,6 +87,11 @@ extension GenIDPolicy.Rule {
             if domain.isActive, domain.liveValue != nil {
                 return Self.checkLive(domain, whenSameAsPersistent: true)
             }
+            if !domain.isActive, let snapshot = domain.snapshotWithPersistentValue {
+                return .writePersistentGenID(
+                    reason: "the next start would reuse the value of snapshot '\(snapshot)' "
+                        + "(an inactive revert while genidd was away looks like this)")
+            }
             if domain.persistentValue != nil, domain.persistentStanding == .earlierForThisDomain {
                 return .writePersistentGenID(
                     reason: "the persistent definition carries an earlier value of this domain "

@@ -56,6 +56,15 @@ extension Domain {
         }
     }
 
+    /// `virDomainSnapshotGetXMLDesc`: the snapshot's XML, which embeds the
+    /// domain definition it would restore (`<domainsnapshot><domain>`).
+    public func snapshotXML(named snapshotName: String) throws(LibvirtError) -> String {
+        let operation = "reading snapshot '\(snapshotName)' of domain '\(name)'"
+        let snapshot = try lookUpSnapshot(snapshotName, operation)
+        defer { _ = virDomainSnapshotFree(snapshot) }
+        return try takeCString(virDomainSnapshotGetXMLDesc(snapshot, 0), operation)
+    }
+
     private func lookUpSnapshot(_ snapshotName: String, _ operation: String) throws(LibvirtError) -> virDomainSnapshotPtr {
         guard let snapshot = virDomainSnapshotLookupByName(pointer, snapshotName, 0) else {
             throw LibvirtError.last(operation)

@@ -73,6 +73,29 @@ public enum DomainXML {
             .trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 
+    /// The UNIX socket of the `<channel type='unix'>` whose virtio target is
+    /// named `target` (e.g. `org.qemu.guest_agent.0`), from
+    /// `<source mode='bind' path='…'/>`; nil if there is no such channel or
+    /// it has no path. A channel defined without a path gets one from libvirt
+    /// when the domain starts
+    /// (`/var/lib/libvirt/qemu/channel/target/domain-<id>-<short name>/<target>`),
+    /// so read it from the live XML, again after every restart of QEMU (the
+    /// domain id in it changes, e.g. on a snapshot revert).
+    public static func channelSocketPath(target: String, in xml: String) throws(LibvirtError) -> String? {
+        let root = try domainElement(xml)
+        for devices in root.elements(forName: "devices") {
+            for channel in devices.elements(forName: "channel")
+            where channel.attribute(forName: "type")?.stringValue == "unix" {
+                let named = channel.elements(forName: "target").contains {
+                    $0.attribute(forName: "name")?.stringValue == target
+                }
+                guard named else { continue }
+                return channel.elements(forName: "source").first?.attribute(forName: "path")?.stringValue
+            }
+        }
+        return nil
+    }
+
     private static func domainElement(_ xml: String) throws(LibvirtError) -> XMLElement {
         // XMLDocument recovers from malformed input (libxml2's recover mode),
         // which could silently drop parts of a definition: check well-formedness

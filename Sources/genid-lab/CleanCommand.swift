@@ -9,7 +9,9 @@ struct CleanCommand: ParsableCommand {
         discussion: """
             Every run already sweeps the run directories of dead lab processes
             and kills their QEMU; this does it on demand. Directories of lab
-            processes that are still running are left alone.
+            processes that are still running are left alone. If a libvirtd
+            runs, its genid-lab-* domains whose lab process is gone are
+            destroyed and undefined first (libvirtd is never started for this).
             """
     )
 
@@ -18,6 +20,13 @@ struct CleanCommand: ParsableCommand {
 
     func run() throws {
         let settings = lab.settings
+        // Domains first: their QEMU uses files in the run directories.
+        switch LabDomain.sweepStale() {
+        case .success(let removed):
+            for name in removed { FileHandle.standardError.write(Data("genid-lab: removed leftover domain \(name)\n".utf8)) }
+        case .failure(let error):
+            FileHandle.standardError.write(Data("genid-lab: could not sweep libvirt domains: \(error)\n".utf8))
+        }
         RunDirectory.sweepStale(in: settings.runRoot)
         if images { try? FileManager.default.removeItem(atPath: settings.buildDirectory) }
     }

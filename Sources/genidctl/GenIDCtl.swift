@@ -13,6 +13,9 @@ struct GenIDCtl: AsyncParsableCommand {
             the state, writes a value never given before (recorded first in
             the ledger), verifies it, and resumes.
 
+            Under libvirt, genidd guards every domain; status, history, rotate,
+            revert and wait-ready ask it through its control socket.
+
             The 'qemu' verbs talk to one QEMU directly through its QMP socket
             and reach guest RAM through the shared RAM file (-object
             memory-backend-file,share=on,mem-path=FILE) or /proc/PID/mem.
@@ -22,7 +25,11 @@ struct GenIDCtl: AsyncParsableCommand {
               genidctl qemu --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram revert base
               genidctl qemu --qmp /run/vm1/qmp.sock --pid 1234 status --json
               genidctl history --vm vm1
+              genidctl status --json
+              genidctl wait-ready web1 --timeout 30
+              genidctl libvirt enable web1
             """,
-        subcommands: [QEMUCommand.self, HistoryCommand.self]
+        subcommands: [StatusCommand.self, HistoryCommand.self, WaitReadyCommand.self, RotateCommand.self,
+                      RevertCommand.self, LibvirtCommand.self, QEMUCommand.self]
     )
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GenIDControl
 import GenerationLedger
 
 struct HistoryCommand: ParsableCommand {
@@ -11,21 +12,24 @@ struct HistoryCommand: ParsableCommand {
             have (origin 'observed'), with the event that caused it. With
             --check, exits 1 if any value appears twice (it never should: the
             database refuses it).
+
+            Without --ledger, genidd answers (its ledger); with --ledger, the
+            file is read directly, whether genidd runs or not.
             """
     )
 
     @Option(help: "Only this VM.") var vm: String?
-    @Option(help: ArgumentHelp("Ledger database (default: $GENID_LEDGER, or /var/lib/genid/ledger.sqlite as root).",
-                               valueName: "path"))
+    @Option(help: ArgumentHelp("Read this ledger database directly instead of asking genidd.", valueName: "path"))
     var ledger: String?
+    @Option(help: ArgumentHelp("genidd's control socket.", valueName: "path"))
+    var socket = ControlClient.defaultSocketPath
     @Option(help: "At most this many entries (the newest).") var limit: Int?
     @Flag(help: "Verify that no value appears twice.") var check = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let ledger = try GenerationLedger(path: ledger ?? GenerationLedger.defaultPath)
-        var records = try ledger.history(vm: vm)
-        if let limit { records = Array(records.suffix(limit)) }
+        let records = try ledger.map { try Self.fromLedger($0, vm: vm, limit: limit) }
+            ?? Self.fromDaemon(socket, vm: vm, limit: limit)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -39,11 +43,30 @@ struct HistoryCommand: ParsableCommand {
             }
         }
         if check {
-            let duplicates = try ledger.duplicateValues()
+            let duplicates = Dictionary(grouping: records, by: \.value).filter { $0.value.count > 1 }.keys.sorted()
             guard duplicates.isEmpty else {
                 FileHandle.standardError.write(Data("genidctl: values recorded twice: \(duplicates)\n".utf8))
                 throw ExitCode.failure
             }
+        }
+    }
+
+    static func fromLedger(_ path: String, vm: String?, limit: Int?) throws -> [GenerationRecord] {
+        let records = try GenerationLedger(path: path).history(vm: vm)
+        return limit.map { Array(records.suffix($0)) } ?? records
+    }
+
+    static func fromDaemon(_ socket: String, vm: String?, limit: Int?) throws -> [GenerationRecord] {
+        let response: ControlResponse
+        do {
+            response = try ControlClient(socketPath: socket).send(ControlRequest(command: .history, domain: vm, limit: limit))
+        } catch {
+            throw failure("genidctl: \(error)\n(or read a ledger file directly: --ledger PATH)", code: 3)
+        }
+        guard response.ok else { throw failure("genidctl: \(response.error ?? "genidd refused")", code: 1) }
+        return (response.history ?? []).map {
+            GenerationRecord(id: $0.id, vm: $0.vm, value: $0.value, event: $0.event, detail: $0.detail,
+                             origin: GenerationRecord.Origin(rawValue: $0.origin) ?? .observed, createdAt: $0.createdAt)
         }
     }
 }

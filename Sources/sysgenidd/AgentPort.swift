@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SysGenID
 
 /// The guest end of the agent's virtio-serial port, found by its name in
 /// /sys/class/virtio-ports (there is no udev in the lab guest to make the
@@ -24,6 +25,19 @@ struct AgentPort {
                 announced = true
             }
             usleep(100_000)
+        }
+    }
+
+    /// The ports of one virtio-serial device appear together, but each
+    /// port's `name` file only once QEMU's name message for it arrived, a
+    /// round trip later. Waits (at most `milliseconds`) until every port has
+    /// its name, so that a port found missing afterwards really is.
+    static func waitForNames(milliseconds: Int64 = 1000) {
+        let deadline = monotonicMilliseconds() + milliseconds
+        while monotonicMilliseconds() < deadline {
+            let ports = (try? directoryEntries(portsPath)) ?? []
+            if ports.allSatisfy({ access("\(portsPath)/\($0)/name", F_OK) == 0 }) { return }
+            usleep(10_000)
         }
     }
 

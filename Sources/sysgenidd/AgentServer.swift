@@ -3,10 +3,13 @@ import Glibc
 #endif
 import AgentProtocol
 import SysGenID
+import VMGenID
 
-/// Answers the host's requests on the agent port, one line at a time.
+/// Answers the host's requests on one agent port, one line at a time (one
+/// server per port, each on its own thread, all sharing the GuestContext).
 /// Quick verbs are answered in line; the ones that block (wait-watchers,
-/// conformance) on a thread of their own, so ping and status stay prompt.
+/// wait-ready, conformance, bench) on a thread of their own, so ping and
+/// status stay prompt.
 final class AgentServer: @unchecked Sendable {
     let port: AgentPort
     let context: GuestContext
@@ -16,6 +19,13 @@ final class AgentServer: @unchecked Sendable {
     init(port: AgentPort, context: GuestContext) {
         self.port = port
         self.context = context
+    }
+
+    /// Waits for the port `name`, then serves it for good (call on a thread of its own).
+    static func serve(portNamed name: String, context: GuestContext) -> Never {
+        let port = AgentPort.open(named: name)
+        log("agent listening on \(port.devicePath) (\(name))")
+        AgentServer(port: port, context: context).run()
     }
 
     func run() -> Never {
@@ -66,6 +76,32 @@ final class AgentServer: @unchecked Sendable {
                 return
             }
             PosixThread.detach { [self] in answer(request, context.waitWatchers(timeoutMilliseconds: timeout)) }
+        case .waitReady:
+            guard let parsed = WaitReadyArguments(request.arguments), let value = GenerationID(parsed.value) else {
+                answer(request, .error(WaitReadyArguments.usage))
+                return
+            }
+            PosixThread.detach { [self] in
+                answer(request, context.waitReady(value: value, timeoutMilliseconds: parsed.timeoutMilliseconds))
+            }
+        case .slowWatcher:
+            guard let parsed = SlowWatcherArguments(request.arguments) else {
+                answer(request, .error(SlowWatcherArguments.usage))
+                return
+            }
+            guard let active = context.active else {
+                answer(request, .error("ENODEV no sysgenid provider in this guest"))
+                return
+            }
+            do {
+                let running = try SlowWatcher.start(provider: active, ackDelayMilliseconds: parsed.ackDelayMilliseconds)
+                var fields = [AgentField(AgentReadinessField.watcher, "started"),
+                              AgentField(AgentReadinessField.slowWatchers, String(running))]
+                if let counter = context.counter { fields.append(AgentField(AgentStatusField.sysgenidCounter, String(counter))) }
+                answer(request, .ok(fields))
+            } catch {
+                answer(request, .error("\(error.errno.name) \(error)"))
+            }
         case .conformance:
             guard (1...2).contains(request.arguments.count),
                   let kind = SysGenIDProviderKind(rawValue: request.arguments[0] == "module" ? "device" : request.arguments[0]),

@@ -38,7 +38,13 @@ final class GuestContext: @unchecked Sendable {
 
     var counter: UInt32? {
         if let provider { return provider.counter }
-        guard active != nil, let bytes = try? readWholeFile(GuestContext.sysfsGeneration) else { return nil }
+        guard active != nil else { return nil }
+        return GuestContext.moduleCounter()
+    }
+
+    /// The kernel module's counter (sysfs), nil without the module.
+    static func moduleCounter() -> UInt32? {
+        guard let bytes = try? readWholeFile(sysfsGeneration) else { return nil }
         return UInt32(String(decoding: bytes, as: UTF8.self).trimmingNewline())
     }
 

@@ -32,24 +32,40 @@ final class VMGenIDReader: @unchecked Sendable {
 /// Watches /dev/kmsg for the kernel's VM-fork line, counts it (since boot:
 /// the records already in the buffer count too), and tells the provider to
 /// compare the VMGENID value; plus a periodic compare as a safety net.
+/// Records which values the provider has taken (`ProcessedValues`) for the
+/// readiness gate.
 final class HardwareWatcher: @unchecked Sendable {
     static let vmforkLine = "random: crng reseeded due to virtual machine fork"
     static let periodSeconds: UInt32 = 5
+    /// How long to wait after the VM-fork line for the module's counter to
+    /// move: the kernel logs the line just before its vmfork notifier runs.
+    static let moduleSettleMilliseconds: Int64 = 1000
 
     /// Lines seen since boot.
     let vmforkCount = Atomic<Int>(0)
     let reader = VMGenIDReader()
+    /// The values whose generation the provider has taken.
+    let processed = ProcessedValues()
     private let monitor = Monitor()
     private var lastValue: GenerationID?
     private var provider: Provider?
+    /// Reads the kernel module's counter; nil when the module is not the provider.
+    private var moduleCounter: (@Sendable () -> UInt32?)?
+    private var moduleCounterAtLastValue: UInt32?
 
     /// Starts the kmsg thread (always: the agent reports the count) and,
-    /// with a provider, the comparisons that drive its counter.
-    func start(provider: Provider?) {
+    /// with a provider (ours or the module), the comparisons that drive its
+    /// counter or follow it.
+    func start(provider: Provider?, moduleCounter: (@Sendable () -> UInt32?)? = nil) {
         self.provider = provider
-        if provider != nil {
+        self.moduleCounter = provider == nil ? moduleCounter : nil
+        if provider != nil || self.moduleCounter != nil {
             lastValue = try? reader.read()
-            if lastValue == nil { log("VMGENID not readable: hardware-driven changes rely on the periodic retry") }
+            moduleCounterAtLastValue = self.moduleCounter?()
+            // The value at boot: its generation is the provider's first.
+            if let lastValue { processed.record(lastValue) } else {
+                log("VMGENID not readable: hardware-driven changes rely on the periodic retry")
+            }
             PosixThread.detach { [self] in
                 while true {
                     sleep(HardwareWatcher.periodSeconds)
@@ -60,15 +76,32 @@ final class HardwareWatcher: @unchecked Sendable {
         PosixThread.detach { [self] in watchKernelLog() }
     }
 
-    /// Compares the VMGENID value with the last one; a change is one bump.
+    /// Compares the VMGENID value with the last one; a change is one bump
+    /// (ours) or one the module made. Either way the value then counts as
+    /// processed.
     func compare(reason: String) {
-        guard let provider else { return }
+        guard provider != nil || moduleCounter != nil else { return }
         monitor.locked {
             guard let value = try? reader.read() else { return }
-            if let lastValue, value != lastValue {
-                provider.bump(reason: "VMGENID changed to \(value), \(reason)")
+            if let lastValue, value == lastValue { return }
+            if let provider {
+                if lastValue != nil { provider.bump(reason: "VMGENID changed to \(value), \(reason)") }
+            } else if let moduleCounter {
+                if lastValue != nil { waitForModuleBump(moduleCounter) }
+                moduleCounterAtLastValue = moduleCounter()
             }
             lastValue = value
+            processed.record(value)
+        }
+    }
+
+    /// The module bumps in the kernel's vmfork notifier, which runs right
+    /// after the line is logged: wait (briefly) until its counter moved, so
+    /// the value is never called processed before the module took it.
+    private func waitForModuleBump(_ moduleCounter: () -> UInt32?) {
+        let deadline = monotonicMilliseconds() + HardwareWatcher.moduleSettleMilliseconds
+        while moduleCounter() == moduleCounterAtLastValue && monotonicMilliseconds() < deadline {
+            sleepMilliseconds(1)
         }
     }
 

@@ -9,7 +9,7 @@ import SysGenID
 
 let usage = """
     usage: sysgenidd [--provider | --no-provider] [--socket PATH] [--page PATH]
-                     [--agent-port NAME | --no-agent]
+                     [--agent-port NAME ... | --no-agent]
 
     Provider (the userspace implementation of /dev/sysgenid's contract):
       default        run it only when /dev/sysgenid does not exist
@@ -22,16 +22,23 @@ let usage = """
     \(HardwareWatcher.periodSeconds) s) and on TRIGGER by a client with
     CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN. Documentation/sysgenid-provider.md.
 
-    Agent (the lab's): waits for the virtio-serial port NAME (default
-    \(agentPortName)) and answers the host's requests (ping, status,
-    watchers, wait-watchers, conformance, arm-wakeup, bench). --no-agent: provider only.
+    Agent: answers the host's requests (ping, status, watchers, wait-watchers,
+    wait-ready, slow-watcher, conformance, arm-wakeup, bench) on virtio-serial
+    ports, each port on its own thread.
+      default            wait for \(agentPortName) (the lab's) and, once it is
+                         there, also serve \(genidAgentPortName) (genidd's) if the
+                         VM has that port
+      --agent-port NAME  serve port NAME instead, waiting for it; give it once
+                         per port
+      --no-agent         provider only
     Logs go to standard error.
 
     """
 
 enum ProviderMode { case automatic, on, off }
 var providerMode = ProviderMode.automatic
-var portName: String? = agentPortName
+var explicitPorts: [String] = []
+var agentEnabled = true
 var socketPath = SysGenIDProvider.defaultSocketPath
 var pagePath = SysGenIDProvider.defaultPagePath
 
@@ -45,8 +52,10 @@ var arguments = CommandLine.arguments.dropFirst()
 }
 while let argument = arguments.popFirst() {
     switch argument {
-    case "--agent-port": portName = value(for: argument)
-    case "--no-agent": portName = nil
+    case "--agent-port":
+        let name = value(for: argument)
+        if !explicitPorts.contains(name) { explicitPorts.append(name) }
+    case "--no-agent": agentEnabled = false
     case "--provider": providerMode = .on
     case "--no-provider": providerMode = .off
     case "--socket": socketPath = value(for: argument)
@@ -82,16 +91,33 @@ if runProvider {
     log("using the kernel module's \(SysGenIDProvider.defaultDevicePath); no userspace provider")
 }
 let watcher = HardwareWatcher()
-watcher.start(provider: provider)
+// Without our provider the module's counter tells when it took a new value.
+var moduleCounter: (@Sendable () -> UInt32?)?
+if provider == nil && access(SysGenIDProvider.defaultDevicePath, F_OK) == 0 {
+    moduleCounter = { GuestContext.moduleCounter() }
+}
+watcher.start(provider: provider, moduleCounter: moduleCounter)
 let context = GuestContext(provider: provider, watcher: watcher)
-if portName != nil && !context.startReaders() {
+if agentEnabled && !context.startReaders() {
     log("no sysgenid provider: the blocking, poll and mmap readers do not run")
 }
 
-if let portName {
-    let port = AgentPort.open(named: portName)
-    log("agent listening on \(port.devicePath) (\(portName))")
-    AgentServer(port: port, context: context).run()
-} else {
-    while true { pause() }
+if agentEnabled {
+    // One server per port, each waiting for its own port.
+    let waitedFor = explicitPorts.isEmpty ? [agentPortName] : explicitPorts
+    for name in waitedFor {
+        PosixThread.detach { [context] in AgentServer.serve(portNamed: name, context: context) }
+    }
+    if explicitPorts.isEmpty {
+        // genidd's port is optional: look once, when the lab's port is there
+        // (all ports of the device appear together), and never poll for it.
+        while AgentPort.findDevice(named: agentPortName) == nil { usleep(100_000) }
+        AgentPort.waitForNames()
+        if AgentPort.findDevice(named: genidAgentPortName) != nil {
+            PosixThread.detach { [context] in AgentServer.serve(portNamed: genidAgentPortName, context: context) }
+        } else {
+            log("no virtio-serial port \(genidAgentPortName): not served")
+        }
+    }
 }
+while true { pause() }

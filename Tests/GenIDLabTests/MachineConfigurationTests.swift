@@ -21,6 +21,20 @@ import Testing
         #expect(arguments.contains("-serial file:/run/x/console.log"))
     }
 
+    @Test func extraAgentPortsGetTheirOwnSocketsOnTheSameBus() {
+        var configuration = MachineConfiguration(image: image)
+        #expect(!configuration.qemuArguments(in: RunDirectory(path: "/r")).joined(separator: " ").contains("agent1"))
+        configuration.extraAgentPorts = ["org.genid.genidd.0"]
+        let directory = RunDirectory(path: "/run/x")
+        let arguments = configuration.qemuArguments(in: directory).joined(separator: " ")
+        #expect(directory.agentSocket(port: "org.genid.genidd.0") == "/run/x/agent-org.genid.genidd.0.sock")
+        #expect(directory.agentSocket(port: "a/b c") == "/run/x/agent-a_b_c.sock")
+        #expect(arguments.contains("-chardev socket,id=agent,path=/run/x/agent.sock,server=on,wait=off"))
+        #expect(arguments.contains("-chardev socket,id=agent1,path=/run/x/agent-org.genid.genidd.0.sock,server=on,wait=off"))
+        #expect(arguments.contains("-device virtserialport,bus=vser0.0,chardev=agent1,name=org.genid.genidd.0"))
+        #expect(arguments.contains("name=org.genid.agent.0"))
+    }
+
     @Test func kvmIsOnlyUsedWhenAsked() {
         var configuration = MachineConfiguration(image: image)
         #expect(configuration.qemuArguments(in: RunDirectory(path: "/r")).contains("q35,accel=tcg,memory-backend=mem"))

@@ -172,6 +172,20 @@ struct GenIDPolicyTests {
         #expect(GenIDPolicy.action(for: .reconcile, domain: facts(active: true, element: false)) == .reportMissingGenID)
     }
 
+    @Test func reconcileInactiveDomainWhoseValueIsASnapshotsGetsANewOne() {
+        var stopped = facts(active: false, persistent: a, persistentStanding: .latestForThisDomain)
+        stopped.snapshotWithPersistentValue = "before-upgrade"
+        guard case .writePersistentGenID(let reason) = GenIDPolicy.action(for: .reconcile, domain: stopped) else {
+            Issue.record("an unseen inactive revert is not caught"); return
+        }
+        #expect(reason.contains("'before-upgrade'"))
+        // Running: the live value is what matters now; the events of its next start decide.
+        var running = facts(active: true, live: b, persistent: a, liveStanding: .latestForThisDomain,
+                            persistentStanding: .latestForThisDomain)
+        running.snapshotWithPersistentValue = "before-upgrade"
+        #expect(isNone(GenIDPolicy.action(for: .reconcile, domain: running)))
+    }
+
     // MARK: building facts from ledger lookups
 
     @Test func factsFromLedgerLookups() {

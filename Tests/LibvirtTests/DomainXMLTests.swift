@@ -68,4 +68,24 @@ struct DomainXMLTests {
             #expect(error.description.contains("<network>"))
         }
     }
+
+    @Test func findsChannelSocketPathByTargetName() throws {
+        let xml = """
+            <domain type='qemu'><name>web</name><devices>
+              <channel type='pty'><target type='virtio' name='org.other.0'/></channel>
+              <channel type='unix'>
+                <source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-3-web/org.genid.agent.0'/>
+                <target type='virtio' name='org.genid.agent.0' state='connected'/>
+              </channel>
+              <channel type='unix'><source mode='bind'/><target type='virtio' name='org.genid.genidd.0'/></channel>
+            </devices></domain>
+            """
+        #expect(try DomainXML.channelSocketPath(target: "org.genid.agent.0", in: xml)
+            == "/var/lib/libvirt/qemu/channel/target/domain-3-web/org.genid.agent.0")
+        // Defined without a path (inactive XML): libvirt picks one at start.
+        #expect(try DomainXML.channelSocketPath(target: "org.genid.genidd.0", in: xml) == nil)
+        #expect(try DomainXML.channelSocketPath(target: "org.other.0", in: xml) == nil)
+        #expect(try DomainXML.channelSocketPath(target: "missing", in: xml) == nil)
+        #expect(throws: LibvirtError.self) { try DomainXML.channelSocketPath(target: "x", in: "<domain><devices>") }
+    }
 }

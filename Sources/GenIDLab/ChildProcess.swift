@@ -2,15 +2,15 @@ import GuestAgent
 import Foundation
 import Synchronization
 
-/// The QEMU child process.
+/// A child the lab starts and must not leak: QEMU, genidd.
 ///
-/// QEMU runs under `setpriv --pdeathsig KILL`, so the kernel kills it if the
+/// It runs under `setpriv --pdeathsig KILL`, so the kernel kills it if the
 /// lab dies, even by SIGKILL. The parent-death signal fires when the
 /// *thread* that spawned the child exits, so the spawn happens on a thread
-/// of our own that then waits for QEMU to exit and ends only after it: not
-/// on a dispatch worker, which the runtime retires after a few idle seconds.
-final class QEMUProcess: Sendable {
-    static let executable = "qemu-system-x86_64"
+/// of our own that then waits for the child to exit and ends only after it:
+/// not on a dispatch worker, which the runtime retires after a few idle seconds.
+final class ChildProcess: Sendable {
+    static let qemuExecutable = "qemu-system-x86_64"
 
     let pid: pid_t
     private let status: ExitStatus
@@ -27,14 +27,19 @@ final class QEMUProcess: Sendable {
         self.stderrPath = stderrPath
     }
 
-    static func spawn(arguments: [String], stderrPath: String) throws -> QEMUProcess {
-        guard let qemu = Subprocess.findExecutable(executable) else {
-            throw LabError.missingTool(name: executable, package: "qemu-system-x86")
+    static func spawnQEMU(arguments: [String], stderrPath: String) throws -> ChildProcess {
+        guard let qemu = Subprocess.findExecutable(qemuExecutable) else {
+            throw LabError.missingTool(name: qemuExecutable, package: "qemu-system-x86")
         }
+        return try spawn(qemu, arguments: arguments, stderrPath: stderrPath)
+    }
+
+    /// Starts `executable` (a path) with stdin/stdout on /dev/null and stderr into `stderrPath`.
+    static func spawn(_ executable: String, arguments: [String], stderrPath: String) throws -> ChildProcess {
         guard let setpriv = Subprocess.findExecutable("setpriv") else {
             throw LabError.missingTool(name: "setpriv", package: "util-linux")
         }
-        let argv = [setpriv, "--pdeathsig", "KILL", "--", qemu] + arguments
+        let argv = [setpriv, "--pdeathsig", "KILL", "--", executable] + arguments
         let spawned = SpawnResult()
         let ready = DispatchSemaphore(value: 0)
         let exitStatus = ExitStatus()
@@ -46,16 +51,16 @@ final class QEMUProcess: Sendable {
             let status = reap(pid)
             exitStatus.value.withLock { $0 = status }
         }
-        thread.name = "genid-lab qemu"
+        thread.name = "genid-lab " + (executable as NSString).lastPathComponent
         thread.start()
         ready.wait()
         switch spawned.value.withLock({ $0 })! {
-        case .success(let pid): return QEMUProcess(pid: pid, status: exitStatus, stderrPath: stderrPath)
+        case .success(let pid): return ChildProcess(pid: pid, status: exitStatus, stderrPath: stderrPath)
         case .failure(let error): throw error
         }
     }
 
-    /// nil while QEMU runs, its exit status (128 + signal if killed) once it has exited.
+    /// nil while the child runs, its exit status (128 + signal if killed) once it has exited.
     var exitStatus: Int32? {
         status.value.withLock { $0 }
     }
@@ -64,7 +69,7 @@ final class QEMUProcess: Sendable {
         let value = Mutex<Result<pid_t, LabError>?>(nil)
     }
 
-    /// Waits up to `grace` for QEMU to exit on its own, then kills it.
+    /// Waits up to `grace` for the child to exit on its own, then kills it.
     func waitForExit(grace: Duration) {
         let deadline = ContinuousClock.now + grace
         while exitStatus == nil, ContinuousClock.now < deadline { usleep(20_000) }

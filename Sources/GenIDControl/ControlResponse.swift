@@ -1,0 +1,122 @@
+import Foundation
+
+/// genidd's answer: `ok` plus the part that belongs to the command, or
+/// `error` with a message a person can act on.
+public struct ControlResponse: Codable, Sendable {
+    public var ok: Bool
+    public var error: String?
+    public var status: [DomainStatus]?
+    public var history: [HistoryEntry]?
+    public var rotation: RotationSummary?
+    public var ready: ReadyReport?
+    public var message: String?
+
+    public init(ok: Bool = true, error: String? = nil, status: [DomainStatus]? = nil, history: [HistoryEntry]? = nil,
+                rotation: RotationSummary? = nil, ready: ReadyReport? = nil, message: String? = nil) {
+        self.ok = ok
+        self.error = error
+        self.status = status
+        self.history = history
+        self.rotation = rotation
+        self.ready = ready
+        self.message = message
+    }
+
+    public static func failure(_ message: String) -> ControlResponse {
+        ControlResponse(ok: false, error: message)
+    }
+}
+
+/// One domain as genidd sees it.
+public struct DomainStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var uuid: String
+    /// libvirt's state: running, paused, shut off, ...
+    public var state: String
+    /// The persistent definition has `<genid>`; without it the guest gets no
+    /// VMGENID device (`genidctl libvirt enable DOMAIN`).
+    public var hasGenID: Bool
+    public var liveValue: String?
+    public var persistentValue: String?
+    /// ready, adjusting, no-agent, failed, not-running.
+    public var readiness: String
+    /// The value readiness refers to, and why it is not ready (if not).
+    public var readyValue: String?
+    public var readinessDetail: String?
+    /// The policy's last decision for this domain, and its last failure.
+    public var lastAction: String?
+    public var lastError: String?
+
+    public init(name: String, uuid: String, state: String, hasGenID: Bool, liveValue: String?,
+                persistentValue: String?, readiness: String, readyValue: String?, readinessDetail: String?,
+                lastAction: String?, lastError: String?) {
+        self.name = name
+        self.uuid = uuid
+        self.state = state
+        self.hasGenID = hasGenID
+        self.liveValue = liveValue
+        self.persistentValue = persistentValue
+        self.readiness = readiness
+        self.readyValue = readyValue
+        self.readinessDetail = readinessDetail
+        self.lastAction = lastAction
+        self.lastError = lastError
+    }
+}
+
+/// One ledger record.
+public struct HistoryEntry: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var vm: String
+    public var value: String
+    public var event: String
+    public var detail: String?
+    public var origin: String
+    public var createdAt: Date
+
+    public init(id: Int64, vm: String, value: String, event: String, detail: String?, origin: String, createdAt: Date) {
+        self.id = id
+        self.vm = vm
+        self.value = value
+        self.event = event
+        self.detail = detail
+        self.origin = origin
+        self.createdAt = createdAt
+    }
+}
+
+/// What a rotate or revert through genidd did.
+public struct RotationSummary: Codable, Sendable, Equatable {
+    public var domain: String
+    public var event: String
+    public var source: String
+    public var value: String
+    public var pauseMilliseconds: Double
+    public var totalMilliseconds: Double
+
+    public init(domain: String, event: String, source: String, value: String, pauseMilliseconds: Double,
+                totalMilliseconds: Double) {
+        self.domain = domain
+        self.event = event
+        self.source = source
+        self.value = value
+        self.pauseMilliseconds = pauseMilliseconds
+        self.totalMilliseconds = totalMilliseconds
+    }
+}
+
+/// `wait-ready`: the value the guest adjusted to and how long the caller waited.
+public struct ReadyReport: Codable, Sendable, Equatable {
+    public var domain: String
+    public var value: String
+    public var waitedMilliseconds: Double
+    /// From the value's arrival in genidd to the guest's answer.
+    public var readinessMilliseconds: Double?
+
+    public init(domain: String, value: String, waitedMilliseconds: Double, readinessMilliseconds: Double?) {
+        self.domain = domain
+        self.value = value
+        self.waitedMilliseconds = waitedMilliseconds
+        self.readinessMilliseconds = readinessMilliseconds
+    }
+}

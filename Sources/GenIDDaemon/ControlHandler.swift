@@ -1,0 +1,64 @@
+import Foundation
+import GenIDControl
+import GenerationLedger
+import Logging
+
+/// What each control command does.
+struct ControlHandler: Sendable {
+    let guardian: DomainGuard
+    let configuration: DaemonConfiguration
+    let metrics: DaemonMetrics
+    let logger: Logger
+
+    func handle(_ request: ControlRequest, peer: PeerCredentials) async -> ControlResponse {
+        let response: ControlResponse
+        do {
+            response = try await run(request)
+        } catch {
+            response = .failure("\(error)")
+        }
+        metrics.controlRequest(request.command.rawValue, ok: response.ok)
+        logger.info("control request", metadata: [
+            "command": "\(request.command.rawValue)", "domain": "\(request.domain ?? "-")", "uid": "\(peer.uid)",
+            "ok": "\(response.ok)"])
+        return response
+    }
+
+    private func run(_ request: ControlRequest) async throws -> ControlResponse {
+        switch request.command {
+        case .status:
+            return ControlResponse(status: try await guardian.status(domainNamed: request.domain))
+        case .history:
+            let records = try guardian.ledger.history(vm: request.domain, limit: request.limit)
+            return ControlResponse(history: records.map {
+                HistoryEntry(id: $0.id, vm: $0.vm, value: $0.value, event: $0.event, detail: $0.detail,
+                             origin: $0.origin.rawValue, createdAt: $0.createdAt)
+            })
+        case .rotate:
+            return ControlResponse(rotation: try await guardian.rotate(domainNamed: try required(request.domain, "domain")))
+        case .revert:
+            let domain = try required(request.domain, "domain")
+            let snapshot = try required(request.snapshot, "snapshot")
+            return ControlResponse(rotation: try await guardian.revert(domainNamed: domain, snapshot: snapshot))
+        case .waitReady:
+            let domain = try required(request.domain, "domain")
+            let seconds = request.timeoutSeconds ?? configuration.readinessTimeoutSeconds
+            guard seconds > 0 else { throw DaemonError.configuration("timeoutSeconds must be positive") }
+            let started = ContinuousClock.now
+            let value = try await guardian.currentValue(domainNamed: domain)
+            let readiness = try await guardian.readiness.wait(domain: domain, value: value,
+                                                              limit: .milliseconds(Int64(seconds * 1000)))
+            return ControlResponse(ready: ReadyReport(domain: domain, value: value,
+                                                      waitedMilliseconds: (ContinuousClock.now - started).seconds * 1000,
+                                                      readinessMilliseconds: readiness))
+        case .reconcile:
+            await guardian.reconcile()
+            return ControlResponse(message: "reconciliation pass done")
+        }
+    }
+
+    private func required(_ value: String?, _ name: String) throws -> String {
+        guard let value, !value.isEmpty else { throw DaemonError.configuration("this command needs '\(name)'") }
+        return value
+    }
+}

@@ -1,0 +1,41 @@
+import GenerationLedger
+import Logging
+import ServiceLifecycle
+
+/// genidd, assembled: the libvirt supervisor, the control socket and the
+/// metrics endpoint as services of one group that shuts down gracefully on
+/// SIGTERM or SIGINT (the control socket file is removed, the libvirt
+/// connection closed; the ledger is always consistent on disk).
+public struct Daemon {
+    public let configuration: DaemonConfiguration
+
+    public init(configuration: DaemonConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func run() async throws {
+        let level = parseLogLevel(configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "genidd")
+        let metrics = DaemonMetrics()
+        let ledger = try GenerationLedger(path: configuration.ledger)
+        let readiness = ReadinessGate(timeout: .milliseconds(Int64(configuration.readinessTimeoutSeconds * 1000)),
+                                      metrics: metrics, logger: logger)
+        let guardian = DomainGuard(configuration: configuration, ledger: ledger, readiness: readiness,
+                                   metrics: metrics, logger: logger)
+        let handler = ControlHandler(guardian: guardian, configuration: configuration, metrics: metrics, logger: logger)
+        var services: [any Service] = [
+            LibvirtSupervisor(configuration: configuration, guardian: guardian, metrics: metrics, logger: logger),
+            try ControlServer(configuration: configuration, handler: handler, metrics: metrics, logger: logger),
+        ]
+        if let address = configuration.metricsAddress, let endpoint = MetricsEndpoint(address) {
+            services.append(MetricsServer(endpoint: endpoint, metrics: metrics, logger: logger))
+        }
+        logger.info("genidd starting", metadata: ["ledger": "\(configuration.ledger)",
+                                                  "libvirt": "\(configuration.libvirtURI)"])
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+        logger.info("genidd stopped")
+    }
+}

@@ -1,0 +1,64 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// `GET /metrics` in Prometheus' text format; everything else is 404.
+/// Read-only, so it may listen beyond localhost if the operator wants.
+final class MetricsServer: Service {
+    let endpoint: MetricsEndpoint
+    let metrics: DaemonMetrics
+    let logger: Logger
+
+    init(endpoint: MetricsEndpoint, metrics: DaemonMetrics, logger: Logger) {
+        self.endpoint = endpoint
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let metrics = self.metrics
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(MetricsHandler(metrics: metrics))
+                }
+            }
+            .bind(host: endpoint.host, port: endpoint.port).get()
+        logger.info("metrics endpoint listening", metadata: ["address": "\(endpoint.host):\(endpoint.port)"])
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+}
+
+private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let metrics: DaemonMetrics
+    private var path = ""
+
+    init(metrics: DaemonMetrics) { self.metrics = metrics }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): path = head.uri
+        case .body: break
+        case .end:
+            let found = path == "/metrics" || path.hasPrefix("/metrics?")
+            let body = found ? metrics.text() : "not found: try /metrics\n"
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4" : "text/plain")
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            headers.add(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: found ? .ok : .notFound,
+                                                                 headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}

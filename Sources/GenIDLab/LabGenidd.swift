@@ -1,0 +1,109 @@
+import Foundation
+import GenIDControl
+import Synchronization
+
+/// genidd as the lab runs it: the real binary, with its own configuration
+/// file, control socket and log in a run directory, the lab's ledger, and
+/// the system libvirtd. Stopped gracefully (SIGTERM) or killed (SIGKILL) on
+/// purpose by scenarios; never outlives the lab (parent-death signal).
+public final class LabGenidd: Sendable {
+    public let directory: RunDirectory
+    public let ledgerPath: String
+    public let libvirtURI: String
+    private let process = Mutex<ChildProcess?>(nil)
+    private let starts = Atomic<Int>(0)
+
+    public var socketPath: String { "\(directory.path)/genidd.sock" }
+    public var configurationPath: String { "\(directory.path)/genidd.json" }
+    public var logPath: String { "\(directory.path)/genidd.log" }
+    public var client: ControlClient { ControlClient(socketPath: socketPath) }
+
+    public init(ledgerPath: String, libvirtURI: String, runRoot: String) throws {
+        directory = try RunDirectory.create(in: runRoot, name: "genidd")
+        self.ledgerPath = (ledgerPath as NSString).standardizingPath.hasPrefix("/")
+            ? ledgerPath : FileManager.default.currentDirectoryPath + "/" + ledgerPath
+        self.libvirtURI = libvirtURI
+        let configuration: [String: Any] = [
+            "libvirtURI": libvirtURI, "ledger": self.ledgerPath, "controlSocket": socketPath,
+            "metricsAddress": NSNull(), "readinessTimeoutSeconds": 60, "reconnectSeconds": 0.5, "logLevel": "debug",
+        ]
+        let data = try JSONSerialization.data(withJSONObject: configuration, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: configurationPath))
+    }
+
+    /// The genidd next to this executable (genid-lab or the test runner), or $GENID_GENIDD.
+    public static var executablePath: String {
+        if let path = ProcessInfo.processInfo.environment["GENID_GENIDD"] { return path }
+        let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = own.deletingLastPathComponent()
+        // The test runner lives in .build/debug/genidPackageTests.xctest.
+        if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
+        return directory.appendingPathComponent("genidd").path
+    }
+
+    /// Starts genidd and waits until it answers with a libvirt connection
+    /// (its reconciliation pass has run by then).
+    public func start(timeout: Duration = .seconds(30)) async throws {
+        let executable = Self.executablePath
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw LabError.missingGuestBinary(path: executable)
+        }
+        let number = starts.add(1, ordering: .relaxed).newValue
+        let child = try ChildProcess.spawn(executable, arguments: ["--config", configurationPath],
+                                           stderrPath: "\(logPath).\(number)")
+        process.withLock { $0 = child }
+        let deadline = ContinuousClock.now + timeout
+        var last = "no answer"
+        while ContinuousClock.now < deadline {
+            if let status = child.exitStatus {
+                throw LabError.commandFailed(command: "genidd", status: status, output: log(lines: 20))
+            }
+            if let response = try? client.send(ControlRequest(command: .status)) {
+                if response.ok { return }
+                last = response.error ?? "refused"
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw LabError.commandFailed(command: "genidd (not ready within \(timeout.seconds) s: \(last))",
+                                     status: -1, output: log(lines: 20))
+    }
+
+    /// SIGTERM and wait: genidd's graceful shutdown.
+    public func stop() {
+        guard let child = process.withLock({ $0 }) else { return }
+        kill(child.pid, SIGTERM)
+        child.waitForExit(grace: .seconds(10))
+        process.withLock { $0 = nil }
+    }
+
+    /// SIGKILL: genidd dies wherever it is.
+    public func kill9() {
+        guard let child = process.withLock({ $0 }) else { return }
+        child.killAndWait()
+        process.withLock { $0 = nil }
+    }
+
+    public var isRunning: Bool { process.withLock { $0?.exitStatus == nil && $0 != nil } }
+
+    public func send(_ request: ControlRequest) throws -> ControlResponse {
+        try client.send(request)
+    }
+
+    /// The newest lines of every run's log.
+    public func log(lines: Int) -> String {
+        let runs = starts.load(ordering: .relaxed)
+        guard runs > 0 else { return "" }
+        return (1...runs).compactMap { FileManager.default.contents(atPath: "\(logPath).\($0)") }
+            .map { String(decoding: $0, as: UTF8.self) }.joined()
+            .split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// Stops genidd and removes its directory (keeping the log at `keepLogAt`).
+    public func tearDown(keepLogAt path: String? = nil) {
+        stop()
+        if let path {
+            try? log(lines: 100_000).write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        directory.remove()
+    }
+}

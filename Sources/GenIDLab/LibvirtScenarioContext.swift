@@ -1,0 +1,130 @@
+import Foundation
+import GenIDControl
+import GenerationLedger
+import Libvirt
+import VMGenID
+
+/// The shared start of every libvirt scenario: a configured libvirtd, a
+/// connection, genidd running against it (with the lab's ledger), and the
+/// report. Everything is torn down on every path.
+struct LibvirtScenarioContext {
+    let settings: LabSettings
+    let image: GuestImage
+    let environment: LibvirtEnvironment
+    let connection: Connection
+    let genidd: LabGenidd
+    let ledger: GenerationLedger
+    var report: LabReport
+    let progress: @Sendable (String) -> Void
+
+    static func report(scenario: String, settings: LabSettings, progress: @escaping @Sendable (String) -> Void,
+                       _ body: (inout LibvirtScenarioContext) async throws -> Void) async -> LabReport {
+        var report = LabReport(scenario: scenario, backend: "libvirt")
+        report.accelerator = MachineConfiguration.Accelerator.tcg.rawValue
+        let environment: LibvirtEnvironment, image: GuestImage, connection: Connection, genidd: LabGenidd
+        do {
+            image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
+            report.guestKernel = image.kernel.release
+            report.consoleLog = settings.consoleLogPath(scenario: scenario, release: image.kernel.release)
+            progress("making sure libvirtd runs with the lab's settings")
+            environment = try await LibvirtEnvironment.ensure(progress: progress)
+            connection = try environment.connect()
+            genidd = try LabGenidd(ledgerPath: settings.ledgerPath, libvirtURI: environment.uri, runRoot: settings.runRoot)
+        } catch {
+            return LabReport.failed(scenario, error)
+        }
+        let genididLog = "\(settings.buildDirectory)/logs/\(scenario)-genidd.log"
+        defer {
+            genidd.tearDown(keepLogAt: genididLog)
+            connection.close()
+        }
+        var context: LibvirtScenarioContext
+        do {
+            progress("starting genidd")
+            try await genidd.start()
+            context = LibvirtScenarioContext(
+                settings: settings, image: image, environment: environment, connection: connection, genidd: genidd,
+                ledger: try GenerationLedger(path: genidd.ledgerPath), report: report, progress: progress)
+        } catch {
+            report.error = "\(error)\n--- genidd log ---\n\(genidd.log(lines: 20))"
+            report.check("scenario ran to completion", false, "\(error)")
+            report.conclude()
+            return report
+        }
+        do {
+            try await body(&context)
+        } catch {
+            context.report.error = "\(error)"
+            context.report.check("scenario ran to completion", false, "\(error)")
+        }
+        if let libvirtVersion = try? connection.libvirtVersion() {
+            context.report.qemuVersion = "libvirt \(libvirtVersion.major).\(libvirtVersion.minor).\(libvirtVersion.micro)"
+        }
+        context.report.conclude()
+        return context.report
+    }
+
+    var domainConfiguration: LabDomainConfiguration { LabDomainConfiguration(image: image) }
+
+    /// Defines and starts a domain, waits for its agent, records the boot
+    /// time once, runs `body`; the domain is removed on every path.
+    mutating func withBootedDomain<T: Sendable>(_ body: (LabDomain, inout LabReport) async throws -> T) async throws -> T {
+        progress("defining and starting a domain (\(image.kernel.release), TCG)")
+        var report = self.report
+        defer { self.report = report }
+        let settings = self.settings
+        return try await withLabDomain(domainConfiguration, connection: connection, runRoot: settings.runRoot,
+                                       keepConsoleLogAt: report.consoleLog) { domain in
+            let boot = try await domain.waitForAgent(timeout: settings.agentTimeout)
+            if report.timingsMs["boot_to_agent"] == nil { report.timingsMs["boot_to_agent"] = boot.milliseconds }
+            return try await body(domain, &report)
+        }
+    }
+
+    /// genidd's `wait-ready` for the domain (its current value).
+    func waitReady(_ domain: LabDomain, timeout: Double = 60) async throws -> ReadyReport {
+        let client = genidd.client
+        let response = try await runBlocking {
+            try client.send(ControlRequest(command: .waitReady, domain: domain.name, timeoutSeconds: timeout))
+        }
+        guard response.ok, let ready = response.ready else {
+            throw LabError.agentProtocol("genidd wait-ready \(domain.name): \(response.error ?? "no answer")")
+        }
+        return ready
+    }
+
+    /// Polls libvirt until the domain's persistent `<genid>` is not `old`
+    /// (genidd rewrote it), or `timeout` passes; returns the value then.
+    func persistentValue(of domain: Domain, changedFrom old: String?, timeout: Duration = .seconds(20)) async throws
+        -> String? {
+        let deadline = ContinuousClock.now + timeout
+        var value: String?
+        repeat {
+            value = try DomainXML.genID(in: try domain.xmlDescription(inactive: true)).value
+            if value != old { return value }
+            try await Task.sleep(for: .milliseconds(100))
+        } while ContinuousClock.now < deadline
+        return value
+    }
+}
+
+extension LabReport {
+    /// The checks every new generation under libvirt must pass: the guest
+    /// sees libvirt's value, never seen before, recorded in the ledger for
+    /// this domain, and the guest kernel processed it.
+    mutating func checkNewGeneration(label: String, guest: GuestObservation, baseline: GuestObservation,
+                                     libvirtValue: String?, domain: String, seen: [GenerationID],
+                                     ledger: GenerationLedger) {
+        let value = guest.value?.description
+        check("guest value equals libvirt's live value \(label)", value != nil && value == libvirtValue,
+              "guest \(value ?? guest.valueError ?? "nothing"), libvirt \(libvirtValue ?? "nothing")")
+        check("guest value never seen before \(label)", guest.value.map { !seen.contains($0) } ?? false,
+              "guest \(value ?? "nothing"); earlier: \(seen.map(\.description).joined(separator: ", "))")
+        let owner = value.flatMap { try? ledger.record(for: $0) }?.vm
+        check("value recorded in the ledger for \(domain) \(label)", owner == domain,
+              "ledger owner: \(owner ?? "not recorded")")
+        let forks = (baseline.kernelVMForkCount ?? 0, guest.kernelVMForkCount ?? 0)
+        check("guest kernel processed the change \(label)", forks.1 > forks.0, "vmfork lines \(forks.0) -> \(forks.1)")
+        checkReaders(after: guest, baseline: baseline, label: label)
+    }
+}

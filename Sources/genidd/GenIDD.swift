@@ -1,0 +1,62 @@
+import ArgumentParser
+import GenIDDaemon
+
+@main
+struct GenIDD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "genidd",
+        abstract: "Guards the VM Generation ID of every libvirt domain.",
+        discussion: """
+            genidd follows libvirt's domain events and makes sure every restore, revert and clone \
+            runs with a value never seen before: it checks what libvirt gave, writes fresh <genid> \
+            values into definitions libvirt would reuse (inactive reverts, clones, copied XML), and \
+            records every value in the ledger before it reaches a domain. After each new value it \
+            asks the guest agent when the guest has adjusted (`genidctl wait-ready DOMAIN`).
+
+            On every (re)connection to libvirtd it reconciles all domains, so what happened while \
+            it was stopped is caught before those domains next run.
+
+            Configuration: \(DaemonConfiguration.defaultPath) (JSON, every key optional; see \
+            Documentation/genidd.md). Options given here override it.
+            Control: genidctl status|history|rotate|revert|wait-ready (socket \(DaemonConfiguration().controlSocket)).
+            Metrics: GET http://\(DaemonConfiguration().metricsAddress ?? "-")/metrics. Logs: logfmt on stderr.
+            """)
+
+    @Option(name: .long, help: "Configuration file (JSON).")
+    var config: String?
+    @Option(name: .long, help: "libvirt URI to guard.")
+    var libvirtURI: String?
+    @Option(name: .long, help: "The generation ledger (SQLite).")
+    var ledger: String?
+    @Option(name: .long, help: "Path of the control socket.")
+    var controlSocket: String?
+    @Option(name: .long, help: "Group allowed on the control socket besides root.")
+    var controlGroup: String?
+    @Option(name: .long, help: "HOST:PORT for GET /metrics, or 'none'.")
+    var metricsAddress: String?
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+    @Flag(name: .long, help: "Check the configuration, print it as JSON and exit.")
+    var checkConfig = false
+
+    func run() async throws {
+        var configuration: DaemonConfiguration
+        do {
+            configuration = try DaemonConfiguration.load(path: config)
+            if let libvirtURI { configuration.libvirtURI = libvirtURI }
+            if let ledger { configuration.ledger = ledger }
+            if let controlSocket { configuration.controlSocket = controlSocket }
+            if let controlGroup { configuration.controlGroup = controlGroup }
+            if let metricsAddress { configuration.metricsAddress = metricsAddress == "none" ? nil : metricsAddress }
+            if let logLevel { configuration.logLevel = logLevel }
+            try configuration.validate(source: "the command line")
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if checkConfig {
+            print(try configuration.jsonText())
+            return
+        }
+        try await Daemon(configuration: configuration).run()
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import GenIDDaemon
+
+@Suite struct ConfigurationTests {
+    @Test func emptyObjectMeansDefaults() throws {
+        let configuration = try DaemonConfiguration.parse(Data("{}".utf8), source: "test")
+        #expect(configuration == DaemonConfiguration())
+        #expect(configuration.metricsAddress == "127.0.0.1:9471")
+    }
+
+    @Test func keysOverrideDefaults() throws {
+        let json = #"{"controlGroup":"genid","metricsAddress":null,"readinessTimeoutSeconds":5,"logLevel":"debug"}"#
+        let configuration = try DaemonConfiguration.parse(Data(json.utf8), source: "test")
+        #expect(configuration.controlGroup == "genid")
+        #expect(configuration.metricsAddress == nil)
+        #expect(configuration.readinessTimeoutSeconds == 5)
+    }
+
+    @Test(arguments: [
+        (#"{"controlSocke":"/x"}"#, "unknown key 'controlSocke'"),
+        (#"[1]"#, "one JSON object"),
+        (#"{"#, "not valid JSON"),
+        (#"{"readinessTimeoutSeconds":0}"#, "must be positive"),
+        (#"{"metricsAddress":"nowhere"}"#, "not HOST:PORT"),
+        (#"{"logLevel":"loud"}"#, "logLevel 'loud'"),
+        (#"{"ledger":7}"#, "ledger"),
+    ])
+    func badConfigurationIsRefusedWithTheReason(json: String, expected: String) {
+        #expect {
+            try DaemonConfiguration.parse(Data(json.utf8), source: "genidd.json")
+        } throws: { error in
+            "\(error)".contains(expected) && "\(error)".contains("genidd.json")
+        }
+    }
+
+    @Test func missingDefaultFileMeansDefaultsButMissingNamedFileIsAnError() throws {
+        #expect(throws: DaemonError.self) { try DaemonConfiguration.load(path: "/nonexistent/genidd.json") }
+    }
+}
+
+@Suite struct ControlAccessTests {
+    let peer = PeerCredentials(pid: 1, uid: 1000, gid: 1000, groups: [])
+
+    @Test func rootIsAlwaysAllowed() {
+        #expect(ControlAccess(controlGroupID: nil).allows(PeerCredentials(pid: 1, uid: 0, gid: 0, groups: [])))
+    }
+
+    @Test func othersNeedTheControlGroup() {
+        #expect(!ControlAccess(controlGroupID: nil).allows(peer))
+        #expect(!ControlAccess(controlGroupID: 500).allows(peer))
+        #expect(ControlAccess(controlGroupID: 1000).allows(peer))
+        var member = peer
+        member.groups = [27, 500]
+        #expect(ControlAccess(controlGroupID: 500).allows(member))
+    }
+}
+
+@Suite struct LogfmtTests {
+    @Test func valuesAreQuotedOnlyWhenNeeded() {
+        #expect(LogfmtLogHandler.quoted("web-1") == "web-1")
+        #expect(LogfmtLogHandler.quoted("two words") == "\"two words\"")
+        #expect(LogfmtLogHandler.quoted("say \"hi\"\n") == "\"say \\\"hi\\\"\\n\"")
+        #expect(LogfmtLogHandler.quoted("") == "\"\"")
+    }
+}
+
+@Suite struct DomainChannelTests {
+    @Test func findsTheChannelSocketByTargetName() {
+        let xml = """
+            <domain type='qemu'><name>d</name><devices>
+            <channel type='unix'><source mode='bind' path='/a/org.genid.agent.0'/><target type='virtio' name='org.genid.agent.0'/></channel>
+            <channel type='unix'><source mode='bind' path='/a/org.genid.genidd.0'/><target type='virtio' name='org.genid.genidd.0'/></channel>
+            </devices></domain>
+            """
+        #expect(DomainChannel.socketPath(target: "org.genid.genidd.0", liveXML: xml) == "/a/org.genid.genidd.0")
+        #expect(DomainChannel.socketPath(target: "org.other", liveXML: xml) == nil)
+        #expect(DomainChannel.socketPath(target: "x", liveXML: "not xml") == nil)
+    }
+}
+
+@Suite struct SnapshotXMLTests {
+    @Test func readsTheGenIDOfTheEmbeddedDomain() {
+        let xml = """
+            <domainsnapshot><name>s1</name><state>shutoff</state>
+            <domain type='qemu'><name>d</name><genid>AB0F1C2D-1111-4222-8333-444455556666</genid></domain>
+            </domainsnapshot>
+            """
+        #expect(DomainSnapshot.genIDValue(inSnapshotXML: xml) == "ab0f1c2d-1111-4222-8333-444455556666")
+        #expect(DomainSnapshot.genIDValue(inSnapshotXML: "<domainsnapshot><domain/></domainsnapshot>") == nil)
+        #expect(DomainSnapshot.genIDValue(inSnapshotXML: "garbage") == nil)
+    }
+}
