@@ -15,8 +15,12 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         /// Block until `domain` is ready (guest adjusted to its live value),
         /// at most `timeoutSeconds`.
         case waitReady = "wait-ready"
-        /// Run the reconciliation pass now.
+        /// Run the reconciliation pass now (all domains, or `domain`).
         case reconcile
+        /// From the libvirt hook: `domain` went through `event` ("start/begin",
+        /// "restore/begin", ...). genidd answers at once and looks at the
+        /// domain afterwards: the hook must never wait on libvirt.
+        case notify
     }
 
     public var command: Command
@@ -24,13 +28,16 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var snapshot: String?
     public var limit: Int?
     public var timeoutSeconds: Double?
+    /// `notify`: the hook's operation and sub-operation.
+    public var event: String?
 
     public init(command: Command, domain: String? = nil, snapshot: String? = nil, limit: Int? = nil,
-                timeoutSeconds: Double? = nil) {
+                timeoutSeconds: Double? = nil, event: String? = nil) {
         self.command = command
         self.domain = domain
         self.snapshot = snapshot
         self.limit = limit
         self.timeoutSeconds = timeoutSeconds
+        self.event = event
     }
 }

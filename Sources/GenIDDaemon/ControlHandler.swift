@@ -52,9 +52,31 @@ struct ControlHandler: Sendable {
                                                       waitedMilliseconds: (ContinuousClock.now - started).seconds * 1000,
                                                       readinessMilliseconds: readiness))
         case .reconcile:
-            await guardian.reconcile()
+            if let domain = request.domain {
+                await guardian.reconcile(domainNamed: domain)
+            } else {
+                await guardian.reconcile()
+            }
             return ControlResponse(message: "reconciliation pass done")
+        case .notify:
+            let domain = try required(request.domain, "domain")
+            metrics.hookNotification(Self.metricLabel(forHookEvent: request.event))
+            // Called while libvirt runs the hook, holding the domain: look at
+            // it only after the hook has returned.
+            Task { [guardian] in
+                try? await Task.sleep(for: .seconds(1))
+                await guardian.reconcile(domainNamed: domain)
+            }
+            return ControlResponse(message: "noted")
         }
+    }
+
+    /// libvirt's hook operations are a short fixed list; anything else is
+    /// "other", so a caller cannot grow the metric without bound.
+    static func metricLabel(forHookEvent event: String?) -> String {
+        guard let event, event.count <= 40,
+              event.allSatisfy({ $0.isLowercase || $0 == "-" || $0 == "/" }) else { return "other" }
+        return event
     }
 
     private func required(_ value: String?, _ name: String) throws -> String {

@@ -63,5 +63,10 @@ public final class DaemonMetrics: Sendable {
         registry.makeCounter(name: "genid_libvirt_connections_total", help: "libvirt connections opened").increment()
     }
 
+    func hookNotification(_ event: String) {
+        registry.makeCounter(name: "genid_hook_notifications_total", labels: [("event", event)],
+                             help: "notifications from the libvirt hook script").increment()
+    }
+
     public func text() -> String { registry.emitToString() }
 }

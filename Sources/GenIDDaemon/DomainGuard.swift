@@ -145,6 +145,12 @@ actor DomainGuard {
             "domain": "\(snapshot.name)", "value": "\(record.value)", "why": "\(why)"])
     }
 
+    /// Looks at one domain now, as the reconciliation pass would.
+    func reconcile(domainNamed name: String) async {
+        guard let domain = try? lookUp(name) else { return }
+        await apply(.reconcile, to: domain)
+    }
+
     // MARK: Rotation through the monitor
 
     func rotate(domainNamed name: String) async throws -> RotationSummary {
@@ -187,7 +193,7 @@ actor DomainGuard {
     // MARK: Readiness and status
 
     private func beginReadiness(_ snapshot: DomainSnapshot, value: String) async {
-        let path = snapshot.liveXML.flatMap { DomainChannel.socketPath(target: configuration.agentChannel, liveXML: $0) }
+        let path = snapshot.liveXML.flatMap { try? DomainXML.channelSocketPath(target: configuration.agentChannel, in: $0) }
         await readiness.begin(domain: snapshot.name, value: value, channelPath: path)
     }
 

@@ -137,3 +137,35 @@ func printRotation(_ rotation: RotationSummary) {
     print("\(rotation.domain): \(rotation.event) \(rotation.source) -> \(rotation.value) "
           + "(guest paused \(String(format: "%.1f", rotation.pauseMilliseconds)) ms)")
 }
+
+struct ReconcileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconcile",
+        abstract: "Ask genidd to look at every domain (or one) now, as it does at every (re)connection.")
+
+    @Argument(help: "Only this domain.") var domain: String?
+    @OptionGroup var options: DaemonOptions
+
+    func run() throws {
+        let response = try options.send(ControlRequest(command: .reconcile, domain: domain))
+        if !options.json { print(response.message ?? "done") }
+    }
+}
+
+struct NotifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notify",
+        abstract: "Tell genidd a libvirt hook ran (used by qemu/hooks/genid; never calls libvirt).",
+        discussion: """
+            genidd answers at once and looks at the domain a moment later, after \
+            the hook has returned: a hook must never wait on libvirt.
+            """)
+
+    @Argument(help: "The domain.") var domain: String
+    @Argument(help: "The hook's operation/sub-operation, e.g. start/begin.") var event: String
+    @OptionGroup var options: DaemonOptions
+
+    func run() throws {
+        _ = try options.send(ControlRequest(command: .notify, domain: domain, event: event))
+    }
+}

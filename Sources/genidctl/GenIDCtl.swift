@@ -30,6 +30,7 @@ struct GenIDCtl: AsyncParsableCommand {
               genidctl libvirt enable web1
             """,
         subcommands: [StatusCommand.self, HistoryCommand.self, WaitReadyCommand.self, RotateCommand.self,
-                      RevertCommand.self, LibvirtCommand.self, QEMUCommand.self]
+                      RevertCommand.self, ReconcileCommand.self, NotifyCommand.self, LibvirtCommand.self,
+                      QEMUCommand.self]
     )
 }

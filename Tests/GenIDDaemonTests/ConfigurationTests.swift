@@ -65,20 +65,6 @@ import Testing
     }
 }
 
-@Suite struct DomainChannelTests {
-    @Test func findsTheChannelSocketByTargetName() {
-        let xml = """
-            <domain type='qemu'><name>d</name><devices>
-            <channel type='unix'><source mode='bind' path='/a/org.genid.agent.0'/><target type='virtio' name='org.genid.agent.0'/></channel>
-            <channel type='unix'><source mode='bind' path='/a/org.genid.genidd.0'/><target type='virtio' name='org.genid.genidd.0'/></channel>
-            </devices></domain>
-            """
-        #expect(DomainChannel.socketPath(target: "org.genid.genidd.0", liveXML: xml) == "/a/org.genid.genidd.0")
-        #expect(DomainChannel.socketPath(target: "org.other", liveXML: xml) == nil)
-        #expect(DomainChannel.socketPath(target: "x", liveXML: "not xml") == nil)
-    }
-}
-
 @Suite struct SnapshotXMLTests {
     @Test func readsTheGenIDOfTheEmbeddedDomain() {
         let xml = """
