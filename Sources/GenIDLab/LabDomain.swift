@@ -88,28 +88,54 @@ public actor LabDomain {
     public static func define(_ configuration: LabDomainConfiguration, connection: Connection,
                               runRoot: String = RunDirectory.defaultRoot) async throws -> LabDomain {
         let template = try LabDomainTemplate.load(from: configuration.templatePath)
-        return try await runBlocking {
+        return try await define(configuration, connection: connection, runRoot: runRoot) { name, directory in
+            try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk,
+                                  "\(configuration.diskMiB)M"])
+            return try template.fill([
+                "NAME": name,
+                "DESCRIPTION": "genid lab guest of pid \(getpid()), files in \(directory.path); "
+                    + "'genid-lab clean' removes it once that process is gone",
+                "KERNEL_RELEASE": configuration.image.kernel.release,
+                "MEMORY_MIB": "\(configuration.memoryMiB)",
+                "KERNEL": configuration.image.kernel.imagePath,
+                "INITRD": absolutePath(configuration.image.initramfsPath),
+                "CMDLINE": configuration.kernelCommandLine,
+                "EMULATOR": configuration.emulator,
+                "DISK": directory.disk,
+                "CONSOLE_LOG": directory.consoleLog,
+                "AGENT_CHANNEL": agentChannel,
+                "GENIDD_CHANNEL": genidChannel,
+            ])
+        }
+    }
+
+    /// A clone made the way people copy VMs by hand: `source`'s persistent
+    /// XML with a new name, no UUID, and a copy of its disk, defined as is
+    /// (its `<genid>` value included). Not started.
+    public static func defineCopy(of source: LabDomain, connection: Connection,
+                                  runRoot: String = RunDirectory.defaultRoot) async throws -> LabDomain {
+        let sourceXML = try source.domain.xmlDescription(inactive: true)
+        return try await define(source.configuration, connection: connection, runRoot: runRoot) { name, directory in
+            try Subprocess.check(["cp", "--sparse=always", source.diskPath, directory.disk])
+            var xml = sourceXML.replacingOccurrences(of: "<name>\(source.name)</name>", with: "<name>\(name)</name>")
+                .replacingOccurrences(of: source.diskPath, with: directory.disk)
+                .replacingOccurrences(of: source.consoleLogPath, with: directory.consoleLog)
+            if let uuid = xml.range(of: #"<uuid>[^<]*</uuid>"#, options: .regularExpression) { xml.removeSubrange(uuid) }
+            return xml
+        }
+    }
+
+    /// Defines a domain with a fresh name and run directory from the XML
+    /// `makeXML` returns; registers its removal with LabCleanup.
+    private static func define(_ configuration: LabDomainConfiguration, connection: Connection, runRoot: String,
+                               makeXML: @escaping @Sendable (String, RunDirectory) throws -> String) async throws
+        -> LabDomain {
+        try await runBlocking {
             sweepStale(connection: connection)
             let name = "\(namePrefix)\(getpid())-\(String(format: "%08x", UInt32.random(in: 0...UInt32.max)))"
             let directory = try RunDirectory.create(in: runRoot, name: "libvirt")
             do {
-                try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk,
-                                      "\(configuration.diskMiB)M"])
-                let xml = try template.fill([
-                    "NAME": name,
-                    "DESCRIPTION": "genid lab guest of pid \(getpid()), files in \(directory.path); "
-                        + "'genid-lab clean' removes it once that process is gone",
-                    "KERNEL_RELEASE": configuration.image.kernel.release,
-                    "MEMORY_MIB": "\(configuration.memoryMiB)",
-                    "KERNEL": configuration.image.kernel.imagePath,
-                    "INITRD": absolutePath(configuration.image.initramfsPath),
-                    "CMDLINE": configuration.kernelCommandLine,
-                    "EMULATOR": configuration.emulator,
-                    "DISK": directory.disk,
-                    "CONSOLE_LOG": directory.consoleLog,
-                    "AGENT_CHANNEL": agentChannel,
-                    "GENIDD_CHANNEL": genidChannel,
-                ])
+                let xml = try makeXML(name, directory)
                 let domain = try connection.defineDomain(xml: xml)
                 let logPath = "\(qemuLogDirectory)/\(name).log"
                 let token = LabCleanup.shared.register {

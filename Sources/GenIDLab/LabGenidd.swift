@@ -18,15 +18,22 @@ public final class LabGenidd: Sendable {
     public var logPath: String { "\(directory.path)/genidd.log" }
     public var client: ControlClient { ControlClient(socketPath: socketPath) }
 
-    public init(ledgerPath: String, libvirtURI: String, runRoot: String) throws {
+    /// `controlGroup`: members may use the control socket (the run
+    /// directory is then opened to others so they can reach it).
+    public init(ledgerPath: String, libvirtURI: String, runRoot: String, controlGroup: String? = nil) throws {
         directory = try RunDirectory.create(in: runRoot, name: "genidd")
         self.ledgerPath = (ledgerPath as NSString).standardizingPath.hasPrefix("/")
             ? ledgerPath : FileManager.default.currentDirectoryPath + "/" + ledgerPath
         self.libvirtURI = libvirtURI
-        let configuration: [String: Any] = [
+        var configuration: [String: Any] = [
             "libvirtURI": libvirtURI, "ledger": self.ledgerPath, "controlSocket": socketPath,
             "metricsAddress": NSNull(), "readinessTimeoutSeconds": 60, "reconnectSeconds": 0.5, "logLevel": "debug",
         ]
+        if let controlGroup {
+            configuration["controlGroup"] = controlGroup
+            chmod(directory.path, 0o755)
+            chmod(runRoot, 0o755)
+        }
         let data = try JSONSerialization.data(withJSONObject: configuration, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: configurationPath))
     }

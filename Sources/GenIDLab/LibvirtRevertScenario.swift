@@ -12,8 +12,10 @@ public struct LibvirtRevertScenario: Sendable {
     public let settings: LabSettings
     public let mode: Mode
     public let count: Int
-    /// Called after each revert or restore (the genidd kill test uses it).
-    public var afterEach: @Sendable (Int) async throws -> Void = { _ in }
+    /// Runs beside the reverts once the domain is up, and is cancelled at
+    /// the end (the kill test kills and restarts genidd at random moments).
+    /// genidd is running again when the checks of the last revert run.
+    public var disturbance: (@Sendable (LabGenidd) async -> Void)?
 
     public init(settings: LabSettings, mode: Mode, count: Int) {
         self.settings = settings
@@ -40,7 +42,13 @@ public struct LibvirtRevertScenario: Sendable {
                     progress("state saved; \(count) restores through libvirt")
                 }
                 var seen: [GenerationID] = baseline.value.map { [$0] } ?? []
+                let disturbing = disturbance.map { disturb in Task { await disturb(shared.genidd) } }
                 for index in 1...count {
+                    if index == count, let disturbing {
+                        disturbing.cancel()
+                        await disturbing.value
+                        if !shared.genidd.isRunning { try await shared.genidd.start() }
+                    }
                     let clock = ContinuousClock()
                     let started = clock.now
                     switch mode {
@@ -53,14 +61,14 @@ public struct LibvirtRevertScenario: Sendable {
                         try await runBlocking { try shared.connection.restore(from: stateFile) }
                     }
                     let elapsed = (clock.now - started).milliseconds
-                    try await afterEach(index)
                     try await domain.reconnectAgent()
                     let after = try await domain.observeChange(after: baseline)
                     let libvirtValue = try domain.liveGenerationID()
                     let label = "after \(mode.rawValue) \(index)"
+                    // Ready means genidd has recorded the value: ask first, then read the ledger.
+                    let ready = try await shared.waitReady(domain)
                     report.checkNewGeneration(label: label, guest: after, baseline: baseline, libvirtValue: libvirtValue,
                                               domain: domain.name, seen: seen, ledger: shared.ledger)
-                    let ready = try await shared.waitReady(domain)
                     report.check("wait-ready returned for the guest's value \(label)",
                                  ready.value == after.value?.description,
                                  "genidd: \(ready.value) after \(Int(ready.waitedMilliseconds)) ms")

@@ -81,16 +81,26 @@ struct LibvirtScenarioContext {
         }
     }
 
-    /// genidd's `wait-ready` for the domain (its current value).
+    /// genidd's `wait-ready` for the domain (its current value). While
+    /// genidd is down (the kill test restarts it) the request is retried.
     func waitReady(_ domain: LabDomain, timeout: Double = 60) async throws -> ReadyReport {
         let client = genidd.client
-        let response = try await runBlocking {
-            try client.send(ControlRequest(command: .waitReady, domain: domain.name, timeoutSeconds: timeout))
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while true {
+            let response: ControlResponse
+            do {
+                response = try await runBlocking {
+                    try client.send(ControlRequest(command: .waitReady, domain: domain.name, timeoutSeconds: timeout))
+                }
+            } catch where ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            guard response.ok, let ready = response.ready else {
+                throw LabError.agentProtocol("genidd wait-ready \(domain.name): \(response.error ?? "no answer")")
+            }
+            return ready
         }
-        guard response.ok, let ready = response.ready else {
-            throw LabError.agentProtocol("genidd wait-ready \(domain.name): \(response.error ?? "no answer")")
-        }
-        return ready
     }
 
     /// Polls libvirt until the domain's persistent `<genid>` is not `old`
@@ -126,5 +136,58 @@ extension LabReport {
         let forks = (baseline.kernelVMForkCount ?? 0, guest.kernelVMForkCount ?? 0)
         check("guest kernel processed the change \(label)", forks.1 > forks.0, "vmfork lines \(forks.0) -> \(forks.1)")
         checkReaders(after: guest, baseline: baseline, label: label)
+    }
+}
+
+extension LibvirtScenarioContext {
+    /// Defines a domain (not started), runs `body`, removes the domain on every path.
+    func withDefinedDomain<T: Sendable>(_ body: (LabDomain) async throws -> T) async throws -> T {
+        let domain = try await LabDomain.define(domainConfiguration, connection: connection, runRoot: settings.runRoot)
+        do {
+            let result = try await body(domain)
+            await domain.tearDown()
+            return result
+        } catch {
+            await domain.tearDown()
+            throw error
+        }
+    }
+
+    /// A copy of `source` defined from its persistent XML (see `LabDomain.defineCopy`).
+    func withCopy<T: Sendable>(of source: LabDomain, _ body: (LabDomain) async throws -> T) async throws -> T {
+        let copy = try await LabDomain.defineCopy(of: source, connection: connection, runRoot: settings.runRoot)
+        do {
+            let result = try await body(copy)
+            await copy.tearDown()
+            return result
+        } catch {
+            await copy.tearDown()
+            throw error
+        }
+    }
+
+    /// Starts a defined domain and waits for its agent; its first observation.
+    func startAndObserve(_ domain: LabDomain) async throws -> GuestObservation {
+        try await domain.start()
+        try await domain.waitForAgent(timeout: settings.agentTimeout)
+        return try await domain.observe()
+    }
+
+    func persistentValue(of domain: LabDomain) throws -> String? {
+        try DomainXML.genID(in: try domain.domain.xmlDescription(inactive: true)).value
+    }
+
+    /// The checks of a domain's first run after genidd gave it a fresh value.
+    func checkFirstRun(_ report: inout LabReport, label: String, domain: LabDomain, guest: GuestObservation,
+                       expected: String?, notAnyOf earlier: [String?]) {
+        let value = guest.value?.description
+        report.check("the guest sees the value genidd wrote \(label)", value != nil && value == expected,
+                     "guest \(value ?? guest.valueError ?? "nothing"), definition \(expected ?? "none")")
+        let earlierValues = earlier.compactMap { $0 }
+        report.check("the guest's value was never seen before \(label)", value.map { !earlierValues.contains($0) } ?? false,
+                     "guest \(value ?? "nothing"); earlier \(earlierValues.joined(separator: ", "))")
+        let record = value.flatMap { try? ledger.record(for: $0) }
+        report.check("the value is in the ledger for \(domain.name) \(label)", record?.vm == domain.name,
+                     "ledger: \(record.map { "\($0.vm) \($0.event)" } ?? "not recorded")")
     }
 }

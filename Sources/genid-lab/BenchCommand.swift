@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Side-by-side benchmarks on a real guest, reported as medians and ratios.",
-        subcommands: [RevertBenchCommand.self, GuestBenchCommand.self]
+        subcommands: [RevertBenchCommand.self, GuestBenchCommand.self, LibvirtRevertBenchCommand.self]
     )
 }
 
@@ -128,5 +128,51 @@ struct GuestBenchCommand: AsyncParsableCommand {
         lines.append("wake-up line: it includes the virtio-serial delivery back to the host, an upper bound.")
         lines.append("Guest costs are measured inside the guest under \(result.accelerator) (slow under TCG).")
         print(lines.joined(separator: "\n"))
+    }
+}
+
+struct LibvirtRevertBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "libvirt-revert",
+        abstract: "libvirt's running revert (restarts QEMU) against genidctl's in-process revert, same guest.",
+        discussion: """
+            Boots a domain under the lab's libvirtd with genidd, takes a running
+            snapshot, then alternates (order flipped each round) libvirt's
+            virDomainRevertToSnapshot and `genidctl revert DOMAIN SNAPSHOT`
+            (a genidctl process, genidd's control socket, then stop, loadvm,
+            fresh value, cont through libvirt's monitor passthrough). Reports
+            both medians until the call returned and until the guest agent
+            answered again, and their ratios (genidctl / libvirt).
+            """
+    )
+    @OptionGroup var lab: LabOptions
+    @Option(help: "Rounds (each is one revert of each kind).") var rounds = 7
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard rounds >= 3 else { throw ValidationError("--rounds must be at least 3") }
+    }
+
+    func run() async throws {
+        LabCleanup.shared.installSignalHandlers()
+        let result = try await LibvirtRevertBenchmark(settings: lab.settings, rounds: rounds).run(progress: progress)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(String(format: """
+                guest kernel                   %@
+                rounds                         %d
+                libvirt revert median          %.1f ms (until the API returned)
+                genidctl revert median         %.1f ms (until genidctl exited)
+                ratio genidctl/libvirt         %.3f
+                libvirt revert, to agent       %.1f ms (until the guest agent answered)
+                genidctl revert, to agent      %.1f ms
+                ratio genidctl/libvirt         %.3f
+                genidd's pause (stop to cont)  %.1f ms (median)
+                """, result.guestKernel, result.rounds, result.libvirtMedian, result.genidctlMedian, result.ratio,
+                result.libvirtToAgentMedian, result.genidctlToAgentMedian, result.toAgentRatio, result.genidPauseMedian))
+        }
     }
 }

@@ -66,3 +66,92 @@ struct LibvirtRestoreCommand: AsyncParsableCommand {
                    json: json)
     }
 }
+
+struct LibvirtReadinessCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "libvirt-readiness",
+        abstract: "Check that wait-ready waits for a guest watcher that takes 2 s to acknowledge.",
+        discussion: """
+            Starts a tracked sysgenid watcher in the guest that acknowledges \
+            each new generation after 2 s (agent verb slow-watcher), takes a \
+            running snapshot and reverts to it through libvirt. genidd's \
+            wait-ready asked at once with a 0.5 s limit must say "not ready"; \
+            without a short limit it must return no sooner than 2 s after the \
+            revert began, for the guest's new value, with every tracked watcher \
+            acknowledged.
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        LabCleanup.shared.installSignalHandlers()
+        try finish(await LibvirtReadinessScenario(settings: lab.settings).run(progress: progress), json: json)
+    }
+}
+
+struct LibvirtScenarioOptions: ParsableArguments {
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    static func run(_ kind: LibvirtDefinitionScenario.Kind, lab: LabOptions, json: Bool) async throws {
+        LabCleanup.shared.installSignalHandlers()
+        try finish(await LibvirtDefinitionScenario(settings: lab.settings, kind: kind).run(progress: progress), json: json)
+    }
+}
+
+struct LibvirtInactiveRevertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "libvirt-inactive-revert",
+        abstract: "Revert a shut-off snapshot, start: the guest must see a new value.",
+        discussion: """
+            libvirt keeps the snapshot's <genid> on an inactive revert, so a \
+            plain start would repeat it. Defines a domain, takes a shut-off \
+            snapshot, boots once, shuts down, reverts the snapshot, and checks \
+            that genidd wrote a fresh <genid> (DEFINED/FROM_SNAPSHOT) and that \
+            the guest, started again, sees that value, never seen before, in \
+            the ledger for this domain.
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var options: LibvirtScenarioOptions
+
+    func run() async throws { try await LibvirtScenarioOptions.run(.inactiveRevert, lab: options.lab, json: options.json) }
+}
+
+struct LibvirtCloneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "libvirt-clone",
+        abstract: "Define a copy of a running domain from its XML: the copy must get a fresh value before it first runs.",
+        discussion: """
+            Copies the running domain's persistent XML (new name, no UUID, a \
+            copy of its disk) and defines it, <genid> value included. genidd \
+            must give the copy a fresh value (DEFINED/ADDED with another \
+            domain's value) before it starts; then both guests must see \
+            different values.
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var options: LibvirtScenarioOptions
+
+    func run() async throws { try await LibvirtScenarioOptions.run(.clone, lab: options.lab, json: options.json) }
+}
+
+struct LibvirtGeniddDownCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "libvirt-genidd-down",
+        abstract: "Clone and inactive revert while genidd is stopped; its reconciliation must catch both.",
+        discussion: """
+            With a running domain and a shut-off one with a snapshot, stops \
+            genidd (SIGTERM), copies the running domain's XML to a new domain \
+            and reverts the other's shut-off snapshot, then starts genidd \
+            again. Its reconciliation pass must give both a fresh value before \
+            they run; started, both guests must see values never seen before.
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var options: LibvirtScenarioOptions
+
+    func run() async throws { try await LibvirtScenarioOptions.run(.geniddDown, lab: options.lab, json: options.json) }
+}

@@ -13,7 +13,8 @@ struct ScenarioCommand: AsyncParsableCommand {
             """,
         subcommands: [BootScenarioCommand.self, QEMURevertCommand.self, QEMURevertUnprotectedCommand.self,
                       QEMURestoreCommand.self, QEMURotateCommand.self, SysGenIDABICommand.self,
-                      LibvirtRevertCommand.self, LibvirtRestoreCommand.self]
+                      LibvirtRevertCommand.self, LibvirtRestoreCommand.self, LibvirtCloneCommand.self,
+                      LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self]
     )
 }
 

@@ -1,0 +1,90 @@
+import Foundation
+import GenIDControl
+import Libvirt
+
+/// libvirt's own running revert (it restarts QEMU) against genid's
+/// in-process revert of the same guest (`genidctl revert DOMAIN SNAPSHOT`:
+/// a genidctl process, genidd's control socket, then stop / loadvm / fresh
+/// value / cont through libvirt's monitor passthrough), alternating rounds.
+public struct LibvirtRevertBenchmark: Sendable {
+    public struct Result: Codable, Sendable {
+        public var guestKernel: String
+        public var rounds: Int
+        /// Until the call returned (libvirt API; genidctl process exit).
+        public var libvirtMilliseconds: [Double]
+        public var genidctlMilliseconds: [Double]
+        /// Until the guest agent answered a ping again.
+        public var libvirtToAgentMilliseconds: [Double]
+        public var genidctlToAgentMilliseconds: [Double]
+        public var libvirtMedian: Double
+        public var genidctlMedian: Double
+        /// genidctl / libvirt: below 1, genid's revert is faster.
+        public var ratio: Double
+        public var libvirtToAgentMedian: Double
+        public var genidctlToAgentMedian: Double
+        public var toAgentRatio: Double
+        /// genidd's own measurement of its revert (stop to cont), median.
+        public var genidPauseMedian: Double
+    }
+
+    public let settings: LabSettings
+    public let rounds: Int
+
+    public init(settings: LabSettings, rounds: Int) {
+        self.settings = settings
+        self.rounds = rounds
+    }
+
+    public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
+        var result: Result?
+        let report = await LibvirtScenarioContext.report(scenario: "bench-libvirt-revert", settings: settings,
+                                                         progress: progress) { context in
+            let shared = context
+            let rounds = self.rounds
+            result = try await context.withBootedDomain { domain, report in
+                try await runBlocking { try domain.domain.createSnapshot(named: "genid-bench") }
+                let genidctl = (LabGenidd.executablePath as NSString).deletingLastPathComponent + "/genidctl"
+                var libvirt: [Double] = [], genid: [Double] = [], libvirtAgent: [Double] = [], genidAgent: [Double] = []
+                var pauses: [Double] = []
+                for round in 1...rounds {
+                    for libvirtFirst in [round % 2 == 0, round % 2 != 0] {
+                        let clock = ContinuousClock()
+                        let started = clock.now
+                        if libvirtFirst {
+                            try await runBlocking {
+                                try domain.domain.revertToSnapshot(named: "genid-bench", options: [.running])
+                            }
+                            libvirt.append((clock.now - started).milliseconds)
+                            try await domain.reconnectAgent()
+                            libvirtAgent.append((clock.now - started).milliseconds)
+                        } else {
+                            let output = try await runBlocking {
+                                try Subprocess.check([genidctl, "revert", domain.name, "genid-bench", "--json",
+                                                      "--socket", shared.genidd.socketPath])
+                            }
+                            genid.append((clock.now - started).milliseconds)
+                            _ = try await domain.ask(.ping, arguments: [], timeout: .seconds(30))
+                            genidAgent.append((clock.now - started).milliseconds)
+                            let response = try ControlCoding.decode(ControlResponse.self, from: Data(output.utf8))
+                            if let pause = response.rotation?.pauseMilliseconds { pauses.append(pause) }
+                        }
+                    }
+                    progress("round \(round): libvirt \(Int(libvirt.last!)) ms, genidctl \(Int(genid.last!)) ms")
+                }
+                report.check("every genidctl revert was measured by genidd", pauses.count == rounds)
+                return Result(
+                    guestKernel: shared.image.kernel.release, rounds: rounds,
+                    libvirtMilliseconds: libvirt, genidctlMilliseconds: genid,
+                    libvirtToAgentMilliseconds: libvirtAgent, genidctlToAgentMilliseconds: genidAgent,
+                    libvirtMedian: median(libvirt), genidctlMedian: median(genid),
+                    ratio: median(genid) / median(libvirt),
+                    libvirtToAgentMedian: median(libvirtAgent), genidctlToAgentMedian: median(genidAgent),
+                    toAgentRatio: median(genidAgent) / median(libvirtAgent), genidPauseMedian: median(pauses))
+            }
+        }
+        guard report.passed, let result else {
+            throw LabError.commandFailed(command: "bench libvirt-revert", status: 1, output: report.summary())
+        }
+        return result
+    }
+}

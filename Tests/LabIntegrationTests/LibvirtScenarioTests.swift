@@ -1,0 +1,176 @@
+import Foundation
+import GenIDControl
+import GenIDLab
+import GenerationLedger
+import Libvirt
+import Synchronization
+import Testing
+
+extension LabIntegration {
+    /// The libvirt scenarios through the real genid-lab executable: a real
+    /// libvirtd the lab configures, real QEMU under it, real genidd, real
+    /// guest kernels.
+    @Suite(.serialized) struct LibvirtScenarioTests {
+        @Test(arguments: ["6.1", "6.12"])
+        func revertThreeTimes(kernel: String) async throws {
+            let report = try await runScenario(["libvirt-revert", "--count", "3", "--kernel", kernel])
+            #expect(report.restores.count == 3)
+            expectDistinctGuestValues(report)
+        }
+
+        @Test func restoreOneStateThreeTimes() async throws {
+            let report = try await runScenario(["libvirt-restore", "--count", "3", "--kernel", "6.1"])
+            #expect(report.restores.count == 3)
+            expectDistinctGuestValues(report)
+        }
+
+        @Test func cloneGetsAFreshValueBeforeItRuns() async throws {
+            let report = try await runScenario(["libvirt-clone", "--kernel", "6.1"])
+            #expect(report.restores.count == 1)
+            #expect(report.restores.first?.guestGuid != report.baselineGuid)
+        }
+
+        @Test func inactiveRevertThenStartIsANewGeneration() async throws {
+            let report = try await runScenario(["libvirt-inactive-revert", "--kernel", "6.1"])
+            #expect(report.restores.first?.guestGuid != report.baselineGuid)
+        }
+
+        @Test func waitReadyWaitsForASlowWatcher() async throws {
+            let report = try await runScenario(["libvirt-readiness", "--kernel", "6.1"])
+            #expect((report.timingsMs["revert_start_to_ready"] ?? 0) >= 2000)
+        }
+
+        @Test func reconciliationCatchesWhatHappenedWhileGeniddWasDown() async throws {
+            let report = try await runScenario(["libvirt-genidd-down", "--kernel", "6.1"])
+            #expect(report.restores.count == 2)
+            expectDistinctGuestValues(report)
+        }
+
+        /// Runs one scenario, requires it passed and left nothing (no QEMU,
+        /// no run files, no lab domain), and no value twice in the ledger.
+        private func runScenario(_ arguments: [String]) async throws -> LabReport {
+            let lab = try LabProcess(["scenario"] + arguments + ["--json"])
+            defer { lab.removeRunRoot() }
+            let (status, output, errors) = await lab.finish()
+            let report = try LabReport.decode(Data(output.utf8))
+            #expect(status == 0, "\(arguments[0]) failed:\n\(report.summary())\n\(errors.suffix(3000))")
+            #expect(report.passed)
+            #expect(report.backend == "libvirt")
+            #expect(!report.checks.isEmpty && report.checks.allSatisfy { $0.passed })
+            #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
+            #expect(try labDomains().isEmpty, "lab domains left in libvirt")
+            #expect(try GenerationLedger(path: LabProcess.ledgerPath).duplicateValues().isEmpty)
+            return report
+        }
+
+        private func expectDistinctGuestValues(_ report: LabReport) {
+            let values = report.restores.compactMap(\.guestGuid) + [report.baselineGuid].compactMap { $0 }
+            #expect(Set(values).count == values.count, "a value repeats: \(values)")
+        }
+    }
+
+    /// genidd killed (SIGKILL) at random moments while libvirt reverts a
+    /// guest, and started again: no revert goes unrecorded, no value twice.
+    @Suite(.serialized) struct GeniddKillTests {
+        @Test func killingGeniddAtRandomLosesNoRotation() async throws {
+            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: runRoot) }
+            let settings = LabSettings(runRoot: runRoot, kernel: "6.1")
+            let kills = KillLog()
+            var scenario = LibvirtRevertScenario(settings: settings, mode: .revert, count: 6)
+            scenario.disturbance = { genidd in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(Int.random(in: 300...4000)))
+                    if Task.isCancelled { break }
+                    genidd.kill9()
+                    kills.add()
+                    try? await Task.sleep(for: .milliseconds(Int.random(in: 0...1500)))
+                    try? await genidd.start()
+                }
+            }
+            let report = await scenario.run()
+            #expect(report.passed, "\(report.summary())")
+            #expect(kills.count >= 1, "genidd was never killed")
+            #expect(report.restores.count == 6)
+            let values = report.restores.compactMap(\.guestGuid)
+            #expect(Set(values).count == 6 && !values.contains(report.baselineGuid ?? ""))
+            let ledger = try GenerationLedger(path: settings.ledgerPath)
+            #expect(try ledger.duplicateValues().isEmpty)
+            for value in values {
+                #expect(try ledger.record(for: value) != nil, "\(value) is not in the ledger")
+            }
+            #expect(try labDomains().isEmpty)
+            print("genidd kill test: \(kills.count) kills over \(report.restores.count) reverts")
+        }
+    }
+
+    /// The control socket against a real genidd: root and the control group
+    /// only, by file mode and by the peer's credentials.
+    @Suite(.serialized) struct ControlSocketAccessTests {
+        @Test func unprivilegedUsersAreRefused() async throws {
+            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: runRoot) }
+            let environment = try await LibvirtEnvironment.ensure()
+            let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri,
+                                       runRoot: runRoot, controlGroup: "users")
+            defer { genidd.tearDown() }
+            try await genidd.start()
+            let genidctl = LabProcess.binary("genidctl")
+            let users = "100"  // Debian's "users" group
+
+            // The socket is 0660 root:users: nobody outside the group cannot even connect.
+            let outsider = try await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                                          genidctl, "status", "--socket", genidd.socketPath])
+            #expect(outsider.status == 3)
+            #expect(outsider.errors.contains("permission denied"))
+
+            let member = try await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--groups", users,
+                                        genidctl, "status", "--json", "--socket", genidd.socketPath])
+            #expect(member.status == 0, "\(member.errors)")
+            #expect(member.output.contains("\"ok\":true"))
+
+            // With the file mode loosened, genidd still checks the peer's credentials.
+            chmod(genidd.socketPath, 0o666)
+            let loosened = try await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                                          genidctl, "status", "--socket", genidd.socketPath])
+            #expect(loosened.status == 1)
+            #expect(loosened.errors.contains("permission denied"))
+            #expect(genidd.log(lines: 200).contains("control connection refused"))
+
+            // Root still gets in.
+            #expect(try genidd.send(ControlRequest(command: .status)).ok)
+        }
+
+        private func run(_ argv: [String]) async throws -> (status: Int32, output: String, errors: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = argv
+            let (stdout, stderr) = (Pipe(), Pipe())
+            process.standardOutput = stdout
+            process.standardError = stderr
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            return await offCooperativePool {
+                let output = stdout.fileHandleForReading.readDataToEndOfFile()
+                let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: output, as: UTF8.self),
+                        String(decoding: errors, as: UTF8.self))
+            }
+        }
+    }
+}
+
+/// libvirt domains whose name marks them as the lab's.
+func labDomains() throws -> [String] {
+    let connection = try Connection.open("qemu:///system")
+    defer { connection.close() }
+    return try connection.allDomains().map(\.name).filter { $0.hasPrefix(LabDomain.namePrefix) }
+}
+
+final class KillLog: Sendable {
+    private let kills = Mutex(0)
+    func add() { kills.withLock { $0 += 1 } }
+    var count: Int { kills.withLock { $0 } }
+}
