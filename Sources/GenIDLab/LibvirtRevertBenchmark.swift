@@ -46,6 +46,7 @@ public struct LibvirtRevertBenchmark: Sendable {
                 let genidctl = (LabGenidd.executablePath as NSString).deletingLastPathComponent + "/genidctl"
                 var libvirt: [Double] = [], genid: [Double] = [], libvirtAgent: [Double] = [], genidAgent: [Double] = []
                 var pauses: [Double] = []
+                var unseen = 0
                 for round in 1...rounds {
                     for libvirtFirst in [round % 2 == 0, round % 2 != 0] {
                         let clock = ContinuousClock()
@@ -67,11 +68,25 @@ public struct LibvirtRevertBenchmark: Sendable {
                             genidAgent.append((clock.now - started).milliseconds)
                             let response = try ControlCoding.decode(ControlResponse.self, from: Data(output.utf8))
                             if let pause = response.rotation?.pauseMilliseconds { pauses.append(pause) }
+                            let guest = try await domain.observe()
+                            if guest.value?.description != response.rotation?.value { unseen += 1 }
                         }
                     }
                     progress("round \(round): libvirt \(Int(libvirt.last!)) ms, genidctl \(Int(genid.last!)) ms")
                 }
                 report.check("every genidctl revert was measured by genidd", pauses.count == rounds)
+                report.check("the guest saw the value of every genidctl revert", unseen == 0, "\(unseen) not seen")
+                // And `genidctl rotate`: a new generation without a snapshot of the caller's.
+                let output = try await runBlocking {
+                    try Subprocess.check([genidctl, "rotate", domain.name, "--json", "--socket", shared.genidd.socketPath])
+                }
+                let rotated = try ControlCoding.decode(ControlResponse.self, from: Data(output.utf8)).rotation?.value
+                let guest = try await domain.observe()
+                report.check("the guest sees the value of genidctl rotate", rotated != nil
+                                && guest.value?.description == rotated,
+                             "genidd \(rotated ?? "none"), guest \(guest.value?.description ?? "none")")
+                report.check("genidctl rotate's value is in the ledger",
+                             rotated.flatMap { try? shared.ledger.record(for: $0) }?.vm == domain.name)
                 return Result(
                     guestKernel: shared.image.kernel.release, rounds: rounds,
                     libvirtMilliseconds: libvirt, genidctlMilliseconds: genid,

@@ -46,6 +46,20 @@ extension LabIntegration {
             expectDistinctGuestValues(report)
         }
 
+        /// libvirt's revert against genidctl's through genidd; the benchmark
+        /// also checks the guest sees every genidctl revert and rotate.
+        @Test func benchmarkRunsAndGenidctlRevertsAreSeen() async throws {
+            let lab = try LabProcess(["bench", "libvirt-revert", "--rounds", "3", "--kernel", "6.1", "--json"])
+            defer { lab.removeRunRoot() }
+            let (status, output, errors) = await lab.finish()
+            #expect(status == 0, "\(errors.suffix(3000))")
+            let result = try JSONDecoder().decode(LibvirtRevertBenchmark.Result.self, from: Data(output.utf8))
+            #expect(result.genidctlMilliseconds.count == 3 && result.libvirtMilliseconds.count == 3)
+            #expect(result.ratio > 0)
+            #expect(lab.leftovers().isEmpty)
+            #expect(try labDomains().isEmpty)
+        }
+
         /// Runs one scenario, requires it passed and left nothing (no QEMU,
         /// no run files, no lab domain), and no value twice in the ledger.
         private func runScenario(_ arguments: [String]) async throws -> LabReport {
