@@ -176,6 +176,41 @@ extension LabIntegration {
     }
 }
 
+extension LabIntegration {
+    /// libvirtd restarts under a running genidd: genidd notices, reconnects
+    /// and reconciles, and answers again.
+    @Suite(.serialized) struct LibvirtdRestartTests {
+        @Test func geniddReconnectsAfterLibvirtdRestarts() async throws {
+            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: runRoot) }
+            let environment = try await LibvirtEnvironment.ensure()
+            let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri, runRoot: runRoot)
+            defer { genidd.tearDown() }
+            try await genidd.start()
+            let pid = try #require(LibvirtEnvironment.runningLibvirtd())
+            kill(pid, SIGTERM)
+            var down = false
+            for _ in 0..<100 where !down {
+                try await Task.sleep(for: .milliseconds(100))
+                down = (try? genidd.send(ControlRequest(command: .status)))?.ok == false
+            }
+            #expect(down, "genidd still reports a libvirt connection after libvirtd stopped")
+            _ = try await LibvirtEnvironment.ensure()
+            var back = false
+            for _ in 0..<200 where !back {
+                try await Task.sleep(for: .milliseconds(100))
+                back = (try? genidd.send(ControlRequest(command: .status)))?.ok == true
+            }
+            #expect(back, "genidd did not reconnect: \(genidd.log(lines: 10))")
+            let log = genidd.log(lines: 500)
+            #expect(log.contains("libvirt connection lost") || log.contains("libvirt unavailable"))
+            #expect(log.components(separatedBy: "connected to libvirt").count >= 3)
+            #expect(genidd.isRunning)
+        }
+    }
+}
+
 /// libvirt domains whose name marks them as the lab's.
 func labDomains() throws -> [String] {
     let connection = try Connection.open("qemu:///system")
