@@ -1,4 +1,5 @@
 import Foundation
+import Libvirt
 
 /// `qemu/libvirt-domain.xml`, the lab's libvirt domain, with its
 /// `@NAME@`-style placeholders.
@@ -48,26 +49,11 @@ public struct LabDomainTemplate: Sendable {
         }
         var xml = text
         for (key, value) in values {
-            xml = xml.replacingOccurrences(of: "@\(key)@", with: LabDomainTemplate.xmlEscaped(value))
+            xml = xml.replacingOccurrences(of: "@\(key)@", with: xmlEscaped(value))
         }
         if let range = xml.range(of: "@[A-Z_]+@", options: .regularExpression) {
             throw LibvirtLabError.templateInvalid(path: path, message: "no value for \(xml[range])")
         }
         return xml
-    }
-
-    static func xmlEscaped(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "'": escaped += "&apos;"
-            case "\"": escaped += "&quot;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
     }
 }

@@ -15,7 +15,7 @@ func takeCString(_ pointer: UnsafeMutablePointer<CChar>?, _ operation: String) t
 }
 
 /// Escapes text for an XML element body or attribute value.
-func xmlEscaped(_ text: String) -> String {
+public func xmlEscaped(_ text: String) -> String {
     var result = ""
     for character in text {
         switch character {

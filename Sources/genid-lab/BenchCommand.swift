@@ -36,9 +36,7 @@ struct RevertBenchCommand: AsyncParsableCommand {
         LabCleanup.shared.installSignalHandlers()
         let result = try await RevertBenchmark(settings: lab.settings, rounds: rounds).run(progress: progress)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try printJSON(result)
         } else {
             print(String(format: """
                 guest kernel            %@
@@ -101,9 +99,7 @@ struct GuestBenchCommand: AsyncParsableCommand {
                                        mmapLoads: mmapLoads, reads: reads)
         let result = try await benchmark.run(progress: progress)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try printJSON(result)
             return
         }
         var lines = ["accelerator".padding(toLength: 44, withPad: " ", startingAt: 0) + result.accelerator]
@@ -157,9 +153,7 @@ struct LibvirtRevertBenchCommand: AsyncParsableCommand {
         LabCleanup.shared.installSignalHandlers()
         let result = try await LibvirtRevertBenchmark(settings: lab.settings, rounds: rounds).run(progress: progress)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try printJSON(result)
         } else {
             print(String(format: """
                 guest kernel                   %@
@@ -175,4 +169,10 @@ struct LibvirtRevertBenchCommand: AsyncParsableCommand {
                 result.libvirtToAgentMedian, result.genidctlToAgentMedian, result.toAgentRatio, result.genidPauseMedian))
         }
     }
+}
+
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }

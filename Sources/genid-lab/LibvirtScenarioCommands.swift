@@ -26,17 +26,24 @@ struct LibvirtRevertCommand: AsyncParsableCommand {
 
             \(libvirtSetup)
             """)
+    @OptionGroup var options: LibvirtRepeatOptions
+
+    func run() async throws { try await options.run(.revert) }
+}
+
+/// --count for the scenarios that repeat a state load.
+struct LibvirtRepeatOptions: ParsableArguments {
     @OptionGroup var lab: LabOptions
-    @Option(help: "Number of reverts.") var count = 3
+    @Option(help: "How many times.") var count = 3
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
     }
 
-    func run() async throws {
+    func run(_ mode: LibvirtRevertScenario.Mode) async throws {
         LabCleanup.shared.installSignalHandlers()
-        try finish(await LibvirtRevertScenario(settings: lab.settings, mode: .revert, count: count).run(progress: progress),
+        try finish(await LibvirtRevertScenario(settings: lab.settings, mode: mode, count: count).run(progress: progress),
                    json: json)
     }
 }
@@ -52,19 +59,9 @@ struct LibvirtRestoreCommand: AsyncParsableCommand {
 
             \(libvirtSetup)
             """)
-    @OptionGroup var lab: LabOptions
-    @Option(help: "Number of restores.") var count = 3
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var options: LibvirtRepeatOptions
 
-    func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-    }
-
-    func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await LibvirtRevertScenario(settings: lab.settings, mode: .restore, count: count).run(progress: progress),
-                   json: json)
-    }
+    func run() async throws { try await options.run(.restore) }
 }
 
 struct LibvirtReadinessCommand: AsyncParsableCommand {

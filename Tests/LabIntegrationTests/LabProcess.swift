@@ -1,6 +1,7 @@
 import GuestAgent
 import Foundation
 import GenIDLab
+import GenerationLedger
 import Testing
 
 /// Runs the real genid-lab executable, as a user or CI would, each test
@@ -49,6 +50,23 @@ struct LabProcess: Sendable {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         try process.run()
+    }
+
+    /// Runs `genid-lab scenario ARGUMENTS --json`; expects it passed with
+    /// every check passed, left no QEMU and no run files, and that the lab
+    /// ledger holds no value twice.
+    static func runPassingScenario(_ arguments: [String]) async throws -> LabReport {
+        let lab = try LabProcess(["scenario"] + arguments + ["--json"])
+        defer { lab.removeRunRoot() }
+        let (status, output, errors) = await lab.finish()
+        let report = try LabReport.decode(Data(output.utf8))
+        #expect(status == 0, "\(arguments[0]) failed:\n\(report.summary())\n\(errors.suffix(3000))")
+        #expect(report.passed)
+        #expect(!report.checks.isEmpty && report.checks.allSatisfy { $0.passed })
+        #expect(LabProcess.qemuProcesses(mentioning: lab.runRoot).isEmpty)
+        #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
+        #expect(try GenerationLedger(path: LabProcess.ledgerPath).duplicateValues().isEmpty)
+        return report
     }
 
     /// Waits for exit and returns (status, stdout, stderr).

