@@ -20,14 +20,16 @@ public final class LabGenidd: Sendable {
 
     /// `controlGroup`: members may use the control socket (the run
     /// directory is then opened to others so they can reach it).
-    public init(ledgerPath: String, libvirtURI: String, runRoot: String, controlGroup: String? = nil) throws {
+    /// `metricsAddress`: HOST:PORT of the Prometheus endpoint (none by default).
+    public init(ledgerPath: String, libvirtURI: String, runRoot: String, controlGroup: String? = nil,
+                metricsAddress: String? = nil) throws {
         directory = try RunDirectory.create(in: runRoot, name: "genidd")
         self.ledgerPath = (ledgerPath as NSString).standardizingPath.hasPrefix("/")
             ? ledgerPath : FileManager.default.currentDirectoryPath + "/" + ledgerPath
         self.libvirtURI = libvirtURI
         var configuration: [String: Any] = [
             "libvirtURI": libvirtURI, "ledger": self.ledgerPath, "controlSocket": socketPath,
-            "metricsAddress": NSNull(), "readinessTimeoutSeconds": 60, "reconnectSeconds": 0.5, "logLevel": "debug",
+            "metricsAddress": metricsAddress.map { $0 as Any } ?? NSNull(), "readinessTimeoutSeconds": 60, "reconnectSeconds": 0.5, "logLevel": "debug",
         ]
         if let controlGroup {
             configuration["controlGroup"] = controlGroup
@@ -75,12 +77,14 @@ public final class LabGenidd: Sendable {
                                      status: -1, output: log(lines: 20))
     }
 
-    /// SIGTERM and wait: genidd's graceful shutdown.
-    public func stop() {
-        guard let child = process.withLock({ $0 }) else { return }
+    /// SIGTERM and wait: genidd's graceful shutdown. Its exit status (nil if it was not running).
+    @discardableResult
+    public func stop() -> Int32? {
+        guard let child = process.withLock({ $0 }) else { return nil }
         kill(child.pid, SIGTERM)
         child.waitForExit(grace: .seconds(10))
         process.withLock { $0 = nil }
+        return child.exitStatus
     }
 
     /// SIGKILL: genidd dies wherever it is.

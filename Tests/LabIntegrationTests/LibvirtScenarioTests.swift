@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import GenIDControl
 import GenIDLab
 import GenerationLedger
@@ -199,6 +202,36 @@ extension LabIntegration {
             #expect(log.contains("libvirt connection lost") || log.contains("libvirt unavailable"))
             #expect(log.components(separatedBy: "connected to libvirt").count >= 3)
             #expect(genidd.isRunning)
+        }
+    }
+}
+
+extension LabIntegration {
+    /// genidd's Prometheus endpoint and its graceful shutdown, on the real binary.
+    @Suite(.serialized) struct GeniddServiceTests {
+        @Test func metricsAreServedAndSIGTERMStopsCleanly() async throws {
+            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: runRoot) }
+            let environment = try await LibvirtEnvironment.ensure()
+            let port = Int.random(in: 20000...40000)
+            let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri,
+                                       runRoot: runRoot, metricsAddress: "127.0.0.1:\(port)")
+            defer { genidd.tearDown() }
+            try await genidd.start()
+            _ = try genidd.send(ControlRequest(command: .status))
+            let url = URL(string: "http://127.0.0.1:\(port)/metrics")!
+            let (data, response) = try await URLSession.shared.data(from: url)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            let text = String(decoding: data, as: UTF8.self)
+            #expect(text.contains("genid_libvirt_connected 1"), "\(text)")
+            #expect(text.contains(#"genid_control_requests_total{command="status",result="ok"}"#), "\(text)")
+            let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/nope")!)
+            #expect((missing as? HTTPURLResponse)?.statusCode == 404)
+
+            #expect(genidd.stop() == 0)
+            #expect(!FileManager.default.fileExists(atPath: genidd.socketPath), "the control socket was left behind")
+            #expect(genidd.log(lines: 5).contains("genidd stopped"))
         }
     }
 }
