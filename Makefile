@@ -10,7 +10,7 @@ KERNELS      := 6.1 6.12
 export GENID_GUEST_BIN_DIR := $(CURDIR)/$(GUEST_BUILD)/release
 export GENID_LAB_BUILD_DIR := $(CURDIR)/build/lab
 
-.PHONY: all setup build guest kernel images demo test fuzz clean
+.PHONY: all setup build guest kernel images demo test fuzz clean install
 
 all: build guest
 
@@ -48,3 +48,28 @@ fuzz:
 clean:
 	-$(LAB) clean --images
 	rm -rf .build $(GUEST_BUILD) build
+
+# genidd, genidctl, the systemd unit, the libvirt hook and an example
+# configuration (Documentation/genidd.md). DESTDIR for staging; an existing
+# /etc/genid/genidd.json is never touched (only the .example is written).
+# INSTALL_SCRATCH: swift build's scratch path for the release build.
+PREFIX          ?= /usr/local
+SYSCONFDIR      ?= /etc
+INSTALL_SCRATCH ?= .build
+
+install:
+	$(SWIFT) build -c release --scratch-path $(INSTALL_SCRATCH) --product genidd
+	$(SWIFT) build -c release --scratch-path $(INSTALL_SCRATCH) --product genidctl
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/systemd/system \
+		$(DESTDIR)$(SYSCONFDIR)/libvirt/hooks/qemu.d $(DESTDIR)$(SYSCONFDIR)/genid
+	bin="$$($(SWIFT) build -c release --scratch-path $(INSTALL_SCRATCH) --show-bin-path)" && \
+		install -m 0755 "$$bin/genidd" "$$bin/genidctl" $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/genidd|$(PREFIX)/bin/genidd|' qemu/genidd.service \
+		> $(DESTDIR)$(SYSCONFDIR)/systemd/system/genidd.service
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/systemd/system/genidd.service
+	sed 's|/usr/local/bin/genidctl|$(PREFIX)/bin/genidctl|' qemu/hooks/genid \
+		> $(DESTDIR)$(SYSCONFDIR)/libvirt/hooks/qemu.d/genid
+	chmod 0755 $(DESTDIR)$(SYSCONFDIR)/libvirt/hooks/qemu.d/genid
+	install -m 0644 qemu/genidd.json.example $(DESTDIR)$(SYSCONFDIR)/genid/genidd.json.example
+	@echo "Installed. Next: systemctl daemon-reload && systemctl enable --now genidd"
+	@echo "libvirt looks for hooks when it starts or reloads: systemctl reload libvirtd (or virtqemud)"

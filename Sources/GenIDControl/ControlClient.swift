@@ -60,12 +60,16 @@ public struct ControlClient: Sendable {
         return fd
     }
 
+    /// MSG_NOSIGNAL: genidd may have answered (a refusal) and closed before
+    /// the request is written; that must not kill the caller with SIGPIPE.
+    /// A failed write is not fatal: the answer may already be waiting.
     private func writeAll(_ fd: Int32, _ data: Data) throws(ControlClientError) {
         var offset = 0
         while offset < data.count {
-            let written = data.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let written = data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             if written < 0 {
                 if errno == EINTR { continue }
+                if errno == EPIPE || errno == ECONNRESET { return }
                 throw .connectionClosed("writing the request: \(String(cString: strerror(errno)))")
             }
             offset += written

@@ -38,7 +38,8 @@ public struct DomainStatus: Codable, Sendable, Equatable {
     public var hasGenID: Bool
     public var liveValue: String?
     public var persistentValue: String?
-    /// ready, adjusting, no-agent, failed, not-running.
+    /// ready, adjusting, failed (see `readinessDetail`, e.g. no agent
+    /// channel), unknown (genidd has not asked yet) or not-running.
     public var readiness: String
     /// The value readiness refers to, and why it is not ready (if not).
     public var readyValue: String?

@@ -98,9 +98,11 @@ final class ControlServer: Service, @unchecked Sendable {
                 continue
             }
             let connection = ControlConnection(fd: client)
-            Task { [handler] in
+            // Reading may block (up to its 10 s limit) on a slow client: not
+            // on this thread, not on the cooperative pool.
+            DispatchQueue.global().async { [handler] in
                 guard let request = connection.readRequest() else { return }
-                connection.reply(await handler.handle(request, peer: peer))
+                Task { connection.reply(await handler.handle(request, peer: peer)) }
             }
         }
     }

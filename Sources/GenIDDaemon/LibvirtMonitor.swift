@@ -7,8 +7,9 @@ import QMP
 /// (`virDomainQemuMonitorCommand`). QEMU allows one QMP client and libvirt
 /// is it, so this is the only way to run `stop`/`loadvm`/`cont` in the same
 /// QEMU process. libvirt marks the domain tainted ("custom-monitor") the
-/// first time; genidd uses it only for `rotate` and `revert`, never for the
-/// checks that follow libvirt's own events.
+/// first time; genidd uses it only to rotate a running guest (`genidctl
+/// rotate` and `revert`, and a live value the policy finds stale or shared
+/// with another domain), never for the checks after libvirt's own events.
 struct LibvirtMonitor: QEMUMonitor {
     let domain: Domain
     private static let queue = DispatchQueue(label: "genidd.monitor-passthrough", attributes: .concurrent)

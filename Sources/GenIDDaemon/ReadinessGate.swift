@@ -155,8 +155,8 @@ actor ReadinessGate {
                                         timeout: remaining + .seconds(2))
             return
         }
-        throw DaemonError.readiness(domain: path, reason: "no answer from the guest agent within \(timeout.seconds) s"
-                                        + (lastError.map { " (\($0))" } ?? ""))
+        throw AgentClientError.protocolViolation("no answer from the guest agent at \(path) within \(timeout.seconds) s"
+                                                     + (lastError.map { " (\($0))" } ?? ""))
     }
 }
 

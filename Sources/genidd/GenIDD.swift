@@ -18,7 +18,7 @@ struct GenIDD: AsyncParsableCommand {
 
             Configuration: \(DaemonConfiguration.defaultPath) (JSON, every key optional; see \
             Documentation/genidd.md). Options given here override it.
-            Control: genidctl status|history|rotate|revert|wait-ready (socket \(DaemonConfiguration().controlSocket)).
+            Control: genidctl status|history|wait-ready|rotate|revert|reconcile|notify (socket \(DaemonConfiguration().controlSocket)).
             Metrics: GET http://\(DaemonConfiguration().metricsAddress ?? "-")/metrics. Logs: logfmt on stderr.
             """)
 

@@ -144,11 +144,13 @@ private final class HookRun: @unchecked Sendable {
         }
     }
 
-    /// Waits for the hook (SIGKILL after 10 s, so a broken hook fails the
-    /// test instead of hanging it).
+    /// Waits for the hook (SIGKILL to it and to a hung fake genidctl after
+    /// 10 s, so a broken hook fails the test instead of hanging it; Foundation
+    /// reports the exit only once the hook's descendants are gone too).
     func wait() throws -> Result {
         if finished.wait(timeout: .now() + 10) == .timedOut {
             kill(process.processIdentifier, SIGKILL)
+            if let pid = leftoverFakePID() { kill(pid, SIGKILL) }
             process.waitUntilExit()
         }
         let seconds = Date().timeIntervalSince(started)
