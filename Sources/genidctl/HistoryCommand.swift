@@ -13,8 +13,9 @@ struct HistoryCommand: ParsableCommand {
             --check, exits 1 if any value appears twice (it never should: the
             database refuses it).
 
-            Without --ledger, genidd answers (its ledger); with --ledger, the
-            file is read directly, whether genidd runs or not.
+            With --ledger (or $GENID_LEDGER set), that file is read directly,
+            whether genidd runs or not; otherwise genidd answers from its
+            ledger.
             """
     )
 
@@ -28,7 +29,8 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let records = try ledger.map { try Self.fromLedger($0, vm: vm, limit: limit) }
+        let file = ledger ?? ProcessInfo.processInfo.environment["GENID_LEDGER"]
+        let records = try file.map { try Self.fromLedger($0, vm: vm, limit: limit) }
             ?? Self.fromDaemon(socket, vm: vm, limit: limit)
         if json {
             let encoder = JSONEncoder()
@@ -61,7 +63,7 @@ struct HistoryCommand: ParsableCommand {
         do {
             response = try ControlClient(socketPath: socket).send(ControlRequest(command: .history, domain: vm, limit: limit))
         } catch {
-            throw failure("genidctl: \(error)\n(or read a ledger file directly: --ledger PATH)", code: 3)
+            throw failure("genidctl: \(error)\n(or read a ledger file directly: --ledger PATH or $GENID_LEDGER)", code: 3)
         }
         guard response.ok else { throw failure("genidctl: \(response.error ?? "genidd refused")", code: 1) }
         return (response.history ?? []).map {
