@@ -45,19 +45,35 @@ public final class GenerationLedger: Sendable {
     /// `LedgerError.cannotCreateDirectory`.
     public convenience init(path: String) throws {
         try LedgerLocation.ensureParentDirectory(of: path)
+        var attempt = 1
         let pool: DatabasePool
-        do {
-            pool = try DatabasePool(path: path, configuration: Self.configuration)
-            // GRDB picks synchronous = NORMAL for WAL, which may lose the last
-            // commits on power loss. A value must be on disk before it reaches
-            // guest memory, so commits wait for fsync.
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+        while true {
+            do {
+                pool = try Self.openPool(path: path)
+                break
+            } catch let error as DatabaseError
+                where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && attempt < 50 {
+                // Switching a brand-new file to WAL answers BUSY at once, without
+                // the busy handler, while another process does the same: wait a
+                // little and try again (50 tries: a few seconds).
+                attempt += 1
+                usleep(UInt32.random(in: 20_000...100_000))
+            } catch {
+                throw Self.translate(error, path: path, action: "opening")
             }
-        } catch {
-            throw Self.translate(error, path: path, action: "opening")
         }
         try self.init(writer: pool, path: path)
+    }
+
+    private static func openPool(path: String) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB picks synchronous = NORMAL for WAL, which may lose the last
+        // commits on power loss. A value must be on disk before it reaches
+        // guest memory, so commits wait for fsync.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return pool
     }
 
     /// A private, empty ledger in memory, for tests and dry runs.

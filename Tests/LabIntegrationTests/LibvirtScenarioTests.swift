@@ -129,19 +129,19 @@ extension LabIntegration {
             let users = "100"  // Debian's "users" group
 
             // The socket is 0660 root:users: nobody outside the group cannot even connect.
-            let outsider = try await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+            let outsider = try await runCommand(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                                           genidctl, "status", "--socket", genidd.socketPath])
             #expect(outsider.status == 3)
             #expect(outsider.errors.contains("permission denied"))
 
-            let member = try await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--groups", users,
+            let member = try await runCommand(["setpriv", "--reuid", "65534", "--regid", "65534", "--groups", users,
                                         genidctl, "status", "--json", "--socket", genidd.socketPath])
             #expect(member.status == 0, "\(member.errors)")
             #expect(member.output.contains("\"ok\":true"))
 
             // With the file mode loosened, genidd still checks the peer's credentials.
             chmod(genidd.socketPath, 0o666)
-            let loosened = try await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+            let loosened = try await runCommand(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                                           genidctl, "status", "--socket", genidd.socketPath])
             #expect(loosened.status == 1)
             #expect(loosened.errors.contains("permission denied"))
@@ -149,24 +149,6 @@ extension LabIntegration {
 
             // Root still gets in.
             #expect(try genidd.send(ControlRequest(command: .status)).ok)
-        }
-
-        private func run(_ argv: [String]) async throws -> (status: Int32, output: String, errors: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = argv
-            let (stdout, stderr) = (Pipe(), Pipe())
-            process.standardOutput = stdout
-            process.standardError = stderr
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            return await offCooperativePool {
-                let output = stdout.fileHandleForReading.readDataToEndOfFile()
-                let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: output, as: UTF8.self),
-                        String(decoding: errors, as: UTF8.self))
-            }
         }
     }
 }
@@ -229,10 +211,51 @@ extension LabIntegration {
             let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/nope")!)
             #expect((missing as? HTTPURLResponse)?.statusCode == 404)
 
+            // A domain without <genid>: status flags it, `genidctl libvirt enable` adds it.
+            let connection = try environment.connect()
+            defer { connection.close() }
+            let name = "\(LabDomain.namePrefix)\(getpid())-enable"
+            let domain = try connection.defineDomain(xml: """
+                <domain type='qemu'><name>\(name)</name><memory unit='MiB'>64</memory>
+                <os><type arch='x86_64' machine='q35'>hvm</type></os></domain>
+                """)
+            defer { try? domain.undefine() }
+            let before = try #require(try genidd.send(ControlRequest(command: .status, domain: name)).status?.first)
+            #expect(!before.hasGenID)
+            #expect(before.lastError?.contains("genidctl libvirt enable") == true)
+            let genidctl = LabProcess.binary("genidctl")
+            let enable = try await runCommand([genidctl, "libvirt", "enable", name])
+            #expect(enable.status == 0 && enable.output.contains("<genid/> added"), "\(enable.output)\(enable.errors)")
+            let value = try DomainXML.genID(in: try domain.xmlDescription(inactive: true)).value
+            #expect(value != nil, "libvirt did not fill in the value")
+            let again = try await runCommand([genidctl, "libvirt", "enable", name])
+            #expect(again.status == 0 && again.output.contains("already"))
+            let after = try #require(try genidd.send(ControlRequest(command: .status, domain: name)).status?.first)
+            #expect(after.hasGenID && after.persistentValue == value)
+
             #expect(genidd.stop() == 0)
             #expect(!FileManager.default.fileExists(atPath: genidd.socketPath), "the control socket was left behind")
             #expect(genidd.log(lines: 5).contains("genidd stopped"))
         }
+    }
+}
+
+/// Runs a command (through env, so PATH applies); its exit status and output.
+func runCommand(_ argv: [String]) async throws -> (status: Int32, output: String, errors: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = argv
+    let (stdout, stderr) = (Pipe(), Pipe())
+    process.standardOutput = stdout
+    process.standardError = stderr
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    return await offCooperativePool {
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self),
+                String(decoding: errors, as: UTF8.self))
     }
 }
 
