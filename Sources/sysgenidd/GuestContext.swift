@@ -76,7 +76,8 @@ final class GuestContext: @unchecked Sendable {
         let start = monotonicMilliseconds()
         do {
             let genid = try SysGenID(provider: active)
-            try genid.waitForWatchers(timeoutMilliseconds: timeoutMilliseconds)
+            try genid.waitForWatchersAcknowledgingOwnHandle(
+                until: timeoutMilliseconds == 0 ? nil : start + Int64(timeoutMilliseconds))
             return .ok([AgentField(AgentSysGenIDField.elapsedMilliseconds, String(monotonicMilliseconds() - start)),
                         AgentField(AgentStatusField.sysgenidCounter, String(genid.current))])
         } catch {

@@ -26,11 +26,9 @@ extension GuestContext {
 
         // (b) The watchers acknowledged, in the time left. WAIT_WATCHERS
         // takes 0 as "no timeout", so an exhausted budget becomes 1 ms.
-        var left: UInt32 = 0
-        if let deadline { left = UInt32(clamping: max(1, deadline - monotonicMilliseconds())) }
         do {
             let genid = try SysGenID(provider: active)
-            try genid.waitForWatchers(timeoutMilliseconds: left)
+            try genid.waitForWatchersAcknowledgingOwnHandle(until: deadline)
             return .ok([AgentField(AgentSysGenIDField.elapsedMilliseconds, String(monotonicMilliseconds() - start)),
                         AgentField(AgentReadinessField.generationMilliseconds, String(generationMilliseconds)),
                         AgentField(AgentStatusField.sysgenidCounter, String(genid.current))])
@@ -39,6 +37,25 @@ extension GuestContext {
                           + "(value \(value) processed after \(generationMilliseconds) ms; \(error))")
         } catch {
             return .error("\(error.errno.name) \(error) after \(monotonicMilliseconds() - start) ms")
+        }
+    }
+}
+
+extension SysGenID {
+    /// WAIT_WATCHERS until `deadline` (monotonic ms; nil: no limit). The ABI
+    /// fails it with EINTR when this handle itself is (or becomes) outdated,
+    /// so that the caller takes the new generation first: this handle is not
+    /// a watcher of anything, so it acknowledges and waits again.
+    func waitForWatchersAcknowledgingOwnHandle(until deadline: Int64?) throws(SysGenIDError) {
+        while true {
+            var left: UInt32 = 0
+            if let deadline { left = UInt32(clamping: max(1, deadline - monotonicMilliseconds())) }
+            do {
+                try waitForWatchers(timeoutMilliseconds: left)
+                return
+            } catch where error.errno == .EINTR {
+                if let generation = try next(nonBlocking: true) { try acknowledge(generation) }
+            }
         }
     }
 }
