@@ -20,10 +20,13 @@ setup:
 build: setup
 	$(SWIFT) build
 
-# Guest executables: statically linked Swift runtime, no Foundation.
+# Guest executables: statically linked Swift runtime, no Foundation, and
+# stripped at link time (-s: about 7.5 MB instead of 12 MB each; every
+# megabyte is in every guest's initramfs).
+GUEST_FLAGS := -c release --static-swift-stdlib -Xlinker -s --scratch-path $(GUEST_BUILD)
 guest: setup
-	$(SWIFT) build -c release --static-swift-stdlib --product sysgenidd --scratch-path $(GUEST_BUILD)
-	$(SWIFT) build -c release --static-swift-stdlib --product sysgenidctl --scratch-path $(GUEST_BUILD)
+	$(SWIFT) build $(GUEST_FLAGS) --product sysgenidd
+	$(SWIFT) build $(GUEST_FLAGS) --product sysgenidctl
 
 # The sysgenid kernel module for every installed guest kernel -> build/kernel/<release>/.
 kernel: setup
