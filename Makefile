@@ -39,7 +39,7 @@ demo: images
 	$(LAB) demo --kernel 6.1
 
 test: images
-	$(SWIFT) test
+	SWIFT=$(SWIFT) Tests/run
 	@qemu/check-leftovers
 	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null
 	$(MAKE) fuzz
