@@ -19,7 +19,7 @@ final class LibvirtSupervisor: Service {
     }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var announcedFailure = false
             while !Task.isCancelled {
                 do {

@@ -541,12 +541,14 @@ enum LibvirtDaemon {
 
 /// Runs blocking work (libvirt calls, waiting for processes) on a dispatch
 /// thread instead of Swift's cooperative pool.
+@discardableResult
 func runBlocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }
 
+@discardableResult
 func runBlocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
         DispatchQueue.global().async { continuation.resume(returning: work()) }

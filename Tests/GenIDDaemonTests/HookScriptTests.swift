@@ -123,7 +123,7 @@ private final class HookRun: @unchecked Sendable {
         env.merge(environment) { $1 }
         process.environment = env
         let stdoutPath = directory.appendingPathComponent("stdout").path
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle.nullDevice
         let stdin = Pipe()
