@@ -45,9 +45,10 @@ struct ControlHandler: Sendable {
             let seconds = request.timeoutSeconds ?? configuration.readinessTimeoutSeconds
             guard seconds > 0 else { throw DaemonError.configuration("timeoutSeconds must be positive") }
             let started = ContinuousClock.now
-            let value = try await guardian.currentValue(domainNamed: domain)
+            let deadline = started + .milliseconds(Int64(seconds * 1000))
+            let value = try await guardian.currentValue(domainNamed: domain, connectedBy: deadline)
             let readiness = try await guardian.readiness.wait(domain: domain, value: value,
-                                                              limit: .milliseconds(Int64(seconds * 1000)))
+                                                              limit: max(deadline - ContinuousClock.now, .zero))
             return ControlResponse(ready: ReadyReport(domain: domain, value: value,
                                                       waitedMilliseconds: (ContinuousClock.now - started).seconds * 1000,
                                                       readinessMilliseconds: readiness))

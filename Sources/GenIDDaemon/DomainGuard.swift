@@ -197,8 +197,13 @@ actor DomainGuard {
         await readiness.begin(domain: snapshot.name, value: value, channelPath: path)
     }
 
-    /// The value the running domain has now, for `wait-ready`.
-    func currentValue(domainNamed name: String) throws -> String {
+    /// The value the running domain has now, for `wait-ready`. A genidd
+    /// that has just started answers before it reaches libvirtd: wait for
+    /// that connection until `deadline` rather than fail the caller.
+    func currentValue(domainNamed name: String, connectedBy deadline: ContinuousClock.Instant) async throws -> String {
+        while connection == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let snapshot = try DomainSnapshot.take(try lookUp(name))
         guard snapshot.isActive else { throw DaemonError.notRunning(domain: name) }
         guard let value = snapshot.liveValue else { throw DaemonError.noGenID(domain: name) }

@@ -173,6 +173,12 @@ extension LabIntegration {
                 down = (try? genidd.send(ControlRequest(command: .status)))?.ok == false
             }
             #expect(down, "genidd still reports a libvirt connection after libvirtd stopped")
+            // wait-ready without libvirt waits for it within its limit, then says why it could not answer.
+            let waitStarted = ContinuousClock.now
+            let waited = try genidd.send(ControlRequest(command: .waitReady, domain: "genid-lab-none", timeoutSeconds: 1.5))
+            let waitedFor = ContinuousClock.now - waitStarted
+            #expect(!waited.ok && waited.error?.contains("not connected") == true, "\(waited)")
+            #expect(waitedFor >= .milliseconds(1400), "wait-ready gave up after \(waitedFor) instead of waiting for libvirt")
             _ = try await LibvirtEnvironment.ensure()
             var back = false
             for _ in 0..<200 where !back {
