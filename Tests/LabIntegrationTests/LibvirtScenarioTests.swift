@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GenIDControl
 import GenIDLab
 import GenerationLedger
@@ -208,14 +205,11 @@ extension LabIntegration {
             defer { genidd.tearDown() }
             try await genidd.start()
             _ = try genidd.send(ControlRequest(command: .status))
-            let url = URL(string: "http://127.0.0.1:\(port)/metrics")!
-            let (data, response) = try await URLSession.shared.data(from: url)
-            #expect((response as? HTTPURLResponse)?.statusCode == 200)
-            let text = String(decoding: data, as: UTF8.self)
+            let (status, text) = try loopbackGET(port: port, path: "/metrics")
+            #expect(status == 200)
             #expect(text.contains("genid_libvirt_connected 1"), "\(text)")
             #expect(text.contains(#"genid_control_requests_total{command="status",result="ok"}"#), "\(text)")
-            let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/nope")!)
-            #expect((missing as? HTTPURLResponse)?.statusCode == 404)
+            #expect(try loopbackGET(port: port, path: "/nope").status == 404)
 
             // A domain without <genid>: status flags it, `genidctl libvirt enable` adds it.
             let connection = try environment.connect()
