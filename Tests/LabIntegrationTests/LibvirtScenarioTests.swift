@@ -115,7 +115,9 @@ extension LabIntegration {
     @Suite(.serialized) struct ControlSocketAccessTests {
         @Test func unprivilegedUsersAreRefused() async throws {
             let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
+            // Traversable by anyone whatever the umask: only the socket's own mode may keep users out.
+            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
             defer { try? FileManager.default.removeItem(atPath: runRoot) }
             let environment = try await LibvirtEnvironment.ensure()
             let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri,

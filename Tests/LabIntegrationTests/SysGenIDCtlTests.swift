@@ -14,7 +14,9 @@ extension LabIntegration {
 
             init() throws {
                 directory = FileManager.default.temporaryDirectory.appendingPathComponent("sysgenid-\(UUID().uuidString)").path
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                // Traversable by anyone whatever the umask: the unprivileged checks run as nobody.
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o755])
                 daemon.executableURL = URL(fileURLWithPath: LabProcess.binary("sysgenidd"))
                 daemon.arguments = ["--provider", "--no-agent", "--socket", socket, "--page", page]
                 daemon.standardError = FileHandle.nullDevice
