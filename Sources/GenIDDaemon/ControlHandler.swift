@@ -45,10 +45,10 @@ struct ControlHandler: Sendable {
             let seconds = request.timeoutSeconds ?? configuration.readinessTimeoutSeconds
             guard seconds > 0 else { throw DaemonError.configuration("timeoutSeconds must be positive") }
             let started = ContinuousClock.now
-            let deadline = started + .milliseconds(Int64(seconds * 1000))
-            let value = try await guardian.currentValue(domainNamed: domain, connectedBy: deadline)
-            let readiness = try await guardian.readiness.wait(domain: domain, value: value,
-                                                              limit: max(deadline - ContinuousClock.now, .zero))
+            let limit = Duration.milliseconds(Int64(seconds * 1000))
+            let value = try await guardian.currentValue(domainNamed: domain, connectedBy: started + limit)
+            let readiness = try await guardian.readiness.wait(domain: domain, value: value, until: started + limit,
+                                                              limit: limit)
             return ControlResponse(ready: ReadyReport(domain: domain, value: value,
                                                       waitedMilliseconds: (ContinuousClock.now - started).seconds * 1000,
                                                       readinessMilliseconds: readiness))

@@ -66,8 +66,10 @@ actor ReadinessGate {
     }
 
     /// Returns once the guest adjusted to `value` (the readiness latency in
-    /// ms, if genidd measured it), or throws on failure or after `limit`.
-    func wait(domain: String, value: String, limit: Duration) async throws -> Double? {
+    /// ms, if genidd measured it), or throws on failure or at `deadline`
+    /// (the caller's whole `limit`, which the error names).
+    func wait(domain: String, value: String, until deadline: ContinuousClock.Instant, limit: Duration) async throws
+        -> Double? {
         switch states[domain] {
         case .ready(let ready, let milliseconds) where ready == value: return milliseconds
         case .failed(let failed, let reason) where failed == value:
@@ -76,7 +78,7 @@ actor ReadinessGate {
         }
         let id = UUID()
         let timer = Task {
-            try? await Task.sleep(for: limit)
+            try? await Task.sleep(until: deadline)
             self.timeOut(domain: domain, id: id, limit: limit)
         }
         defer { timer.cancel() }
