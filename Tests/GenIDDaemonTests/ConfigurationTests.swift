@@ -34,6 +34,18 @@ import Testing
         }
     }
 
+    /// The example `make install` puts next to genidd.json: every key, each
+    /// with its default but the control group (Documentation/genidd.md).
+    @Test func installedExampleHoldsEveryKeyWithItsDefault() throws {
+        let path = HookScriptTests.repositoryRoot.appendingPathComponent("qemu/genidd.json.example").path
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys
+        #expect(Set(keys) == Set(DaemonConfiguration.CodingKeys.allCases.map(\.rawValue)))
+        var expected = DaemonConfiguration()
+        expected.controlGroup = "genid"
+        #expect(try DaemonConfiguration.parse(data, source: path) == expected)
+    }
+
     @Test func missingDefaultFileMeansDefaultsButMissingNamedFileIsAnError() throws {
         #expect(throws: DaemonError.self) { try DaemonConfiguration.load(path: "/nonexistent/genidd.json") }
     }
