@@ -160,24 +160,25 @@ actor DomainGuard {
 
     func revert(domainNamed name: String, snapshot: String) async throws -> RotationSummary {
         let domain = try lookUp(name)
-        let (vm, live) = try attach(domain)
+        let (vm, live) = try await attach(domain)
         let rotation = try await Rotator(vm: vm, ledger: ledger).revert(to: snapshot)
         return await rotated(rotation, live: live)
     }
 
     private func rotateLive(_ domain: Domain, reason: String) async throws -> RotationSummary {
-        let (vm, live) = try attach(domain)
+        let (vm, live) = try await attach(domain)
         logger.info("rotating through the QEMU monitor", metadata: ["domain": "\(vm.name)", "reason": "\(reason)"])
         let rotation = try await Rotator(vm: vm, ledger: ledger).rotate()
         return await rotated(rotation, live: live)
     }
 
-    private func attach(_ domain: Domain) throws -> (AttachedVM, DomainSnapshot) {
+    private func attach(_ domain: Domain) async throws -> (AttachedVM, DomainSnapshot) {
         let snapshot = try DomainSnapshot.take(domain)
         guard snapshot.isActive else { throw DaemonError.notRunning(domain: snapshot.name) }
         guard snapshot.hasGenID else { throw DaemonError.noGenID(domain: snapshot.name) }
-        let memory = try DomainMemory.open(domain: snapshot.name)
-        return (AttachedVM(name: snapshot.name, monitor: LibvirtMonitor(domain: domain), memory: memory), snapshot)
+        let monitor = LibvirtMonitor(domain: domain)
+        let memory = try await DomainMemory.openForRotation(domain: snapshot.name, monitor: monitor)
+        return (AttachedVM(name: snapshot.name, monitor: monitor, memory: memory), snapshot)
     }
 
     private func rotated(_ rotation: Rotation, live: DomainSnapshot) async -> RotationSummary {

@@ -13,6 +13,10 @@ public struct LabDomainConfiguration: Sendable {
     public var emulator = "/usr/bin/qemu-system-x86_64"
     /// nil: `LabDomainTemplate.searchPaths`.
     public var templatePath: String?
+    /// false: the template's `<memoryBacking>` is left out, so guest RAM is
+    /// private to QEMU (as in most existing domains) and genidd has to reach
+    /// it through /proc/PID/mem.
+    public var sharedRAM = true
 
     public init(image: GuestImage) {
         self.image = image
@@ -91,7 +95,7 @@ public actor LabDomain {
         return try await define(configuration, connection: connection, runRoot: runRoot) { name, directory in
             try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk,
                                   "\(configuration.diskMiB)M"])
-            return try template.fill([
+            let xml = try template.fill([
                 "NAME": name,
                 "DESCRIPTION": "genid lab guest of pid \(getpid()), files in \(directory.path); "
                     + "'genid-lab clean' removes it once that process is gone",
@@ -106,6 +110,9 @@ public actor LabDomain {
                 "AGENT_CHANNEL": agentChannel,
                 "GENIDD_CHANNEL": genidChannel,
             ])
+            guard !configuration.sharedRAM else { return xml }
+            return xml.replacingOccurrences(of: #"(?s)\s*<memoryBacking>.*?</memoryBacking>"#, with: "",
+                                            options: .regularExpression)
         }
     }
 

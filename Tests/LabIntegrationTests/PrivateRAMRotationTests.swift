@@ -1,0 +1,53 @@
+import AgentProtocol
+import Foundation
+import GenIDControl
+import GenIDLab
+import GenerationLedger
+import Testing
+
+extension LabIntegration {
+    /// A domain whose RAM is private to QEMU (no `<memoryBacking>`, like
+    /// most existing domains): genidd cannot check its value without
+    /// tainting it, but `genidctl rotate` still gives the guest a new value,
+    /// through /proc/PID/mem.
+    @Suite(.serialized) struct PrivateRAMRotationTests {
+        @Test func rotateReachesAGuestWithoutSharedRAM() async throws {
+            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: runRoot) }
+            let environment = try await LibvirtEnvironment.ensure()
+            let ledgerPath = "\(runRoot)/ledger.sqlite"
+            let genidd = try LabGenidd(ledgerPath: ledgerPath, libvirtURI: environment.uri, runRoot: runRoot)
+            defer { genidd.tearDown() }
+            try await genidd.start()
+            let connection = try environment.connect()
+            defer { connection.close() }
+            var configuration = LabDomainConfiguration(image: try LabSettings(runRoot: runRoot).imageBuilder.image(for: "6.1"))
+            configuration.sharedRAM = false
+            let lab = try await LabDomain.define(configuration, connection: connection, runRoot: runRoot)
+            do {
+                try await lab.start()
+                _ = try await lab.waitForAgent(timeout: .seconds(90))
+                #expect(lab.guestRAMPath() == nil, "the domain was meant to have no shared RAM")
+                let before = try #require(try await lab.ask(.status)[AgentStatusField.vmgenid])
+
+                let rotate = try await runCommand([LabProcess.binary("genidctl"), "rotate", lab.name, "--json",
+                                                   "--socket", genidd.socketPath])
+                #expect(rotate.status == 0, "\(rotate.output)\(rotate.errors)")
+                let response = try JSONDecoder().decode(ControlResponse.self, from: Data(rotate.output.utf8))
+                let value = try #require(response.rotation?.value, "\(rotate.output)")
+                var guestAfter = before
+                for _ in 0..<50 where guestAfter == before {
+                    try await Task.sleep(for: .milliseconds(200))
+                    guestAfter = try await lab.ask(.status)[AgentStatusField.vmgenid] ?? before
+                }
+                #expect(guestAfter == value && guestAfter != before, "guest \(guestAfter), rotated to \(value), before \(before)")
+                #expect(try GenerationLedger(path: ledgerPath).record(for: value) != nil)
+            } catch {
+                await lab.tearDown()
+                throw error
+            }
+            await lab.tearDown()
+        }
+    }
+}
