@@ -36,13 +36,7 @@ enum DomainMemory {
     /// which a rotation goes through anyway.
     static func openForRotation(domain: String, monitor: any QEMUMonitor) async throws -> any GuestMemory {
         let pid = try qemuPID(domain: domain)
-        if let path = try sharedRAMPath(domain: domain, pid: pid) {
-            do {
-                return try MappedRAMFile(path: path)
-            } catch {
-                throw DaemonError.guestMemory(domain: domain, reason: "\(error)")
-            }
-        }
+        if try sharedRAMPath(domain: domain, pid: pid) != nil { return try open(domain: domain) }
         do {
             return try await GuestMemorySource.qemuProcess(pid: pid).open(using: monitor)
         } catch {
