@@ -162,7 +162,21 @@ actor DomainGuard {
         let domain = try lookUp(name)
         let (vm, live) = try await attach(domain)
         let rotation = try await Rotator(vm: vm, ledger: ledger).revert(to: snapshot)
+        markCurrent(snapshot, of: domain)
         return await rotated(rotation, live: live)
+    }
+
+    /// libvirt did not see the revert: make the snapshot its current one
+    /// again, so the next snapshot gets the right parent. A QEMU-only
+    /// snapshot (no libvirt metadata) is left alone.
+    private func markCurrent(_ snapshot: String, of domain: Domain) {
+        guard (try? domain.snapshotNames())?.contains(snapshot) == true else { return }
+        do {
+            try domain.makeSnapshotCurrent(named: snapshot)
+        } catch {
+            logger.warning("could not make the reverted snapshot current in libvirt", metadata: [
+                "domain": "\(domain.name)", "snapshot": "\(snapshot)", "error": "\(error)"])
+        }
     }
 
     private func rotateLive(_ domain: Domain, reason: String) async throws -> RotationSummary {

@@ -65,6 +65,30 @@ extension Domain {
         return try takeCString(virDomainSnapshotGetXMLDesc(snapshot, 0), operation)
     }
 
+    /// `virDomainSnapshotCurrent`: the name of libvirt's current snapshot
+    /// (the parent of the next one), nil if there is none.
+    public func currentSnapshotName() throws(LibvirtError) -> String? {
+        let operation = "reading the current snapshot of domain '\(name)'"
+        let has = virDomainHasCurrentSnapshot(pointer, 0)
+        guard has >= 0 else { throw LibvirtError.last(operation) }
+        guard has == 1 else { return nil }
+        guard let snapshot = virDomainSnapshotCurrent(pointer, 0) else { throw LibvirtError.last(operation) }
+        defer { _ = virDomainSnapshotFree(snapshot) }
+        return virDomainSnapshotGetName(snapshot).map { String(cString: $0) }
+    }
+
+    /// Makes an existing snapshot libvirt's current one, as `virsh
+    /// snapshot-current NAME` does: its own XML redefined with CURRENT.
+    /// For a revert done behind libvirt's back (genidd's, in one QEMU).
+    public func makeSnapshotCurrent(named snapshotName: String) throws(LibvirtError) {
+        let operation = "making snapshot '\(snapshotName)' of domain '\(name)' current"
+        let snapshot = try lookUpSnapshot(snapshotName, operation)
+        defer { _ = virDomainSnapshotFree(snapshot) }
+        let xml = try takeCString(virDomainSnapshotGetXMLDesc(snapshot, UInt32(VIR_DOMAIN_SNAPSHOT_XML_SECURE.rawValue)),
+                                  operation)
+        try createSnapshot(xml: xml, options: [.redefine, .current])
+    }
+
     private func lookUpSnapshot(_ snapshotName: String, _ operation: String) throws(LibvirtError) -> virDomainSnapshotPtr {
         guard let snapshot = virDomainSnapshotLookupByName(pointer, snapshotName, 0) else {
             throw LibvirtError.last(operation)
@@ -83,12 +107,16 @@ public struct SnapshotCreateOptions: OptionSet, Sendable {
     public static let halt = SnapshotCreateOptions(VIR_DOMAIN_SNAPSHOT_CREATE_HALT)
     /// Pause the domain while taking the snapshot (a consistent live snapshot).
     public static let live = SnapshotCreateOptions(VIR_DOMAIN_SNAPSHOT_CREATE_LIVE)
-    /// Do not make the new snapshot the current one.
+    /// Keep no libvirt metadata for the snapshot (QEMU's internal one only).
     public static let noMetadata = SnapshotCreateOptions(VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA)
     /// Use quiesce through the guest agent.
     public static let quiesce = SnapshotCreateOptions(VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE)
     /// Atomic: all disks or none.
     public static let atomic = SnapshotCreateOptions(VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
+    /// Reinstate the metadata of a snapshot from its XML (no new state is taken).
+    public static let redefine = SnapshotCreateOptions(VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+    /// With `redefine`: make that snapshot the current one.
+    public static let current = SnapshotCreateOptions(VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)
 
     init<C: RawRepresentable>(_ constant: C) where C.RawValue: BinaryInteger {
         rawValue = UInt32(truncatingIfNeeded: constant.rawValue)

@@ -89,8 +89,9 @@ struct RevertCommand: ParsableCommand {
         discussion: """
             Unlike `virsh snapshot-revert` (which restarts QEMU), this loads the \
             snapshot in place: stop, loadvm, fresh value, cont, through libvirt's \
-            monitor passthrough (the domain is marked tainted). libvirt's idea of \
-            the current snapshot is not updated.
+            monitor passthrough (the domain is marked tainted). genidd then makes \
+            the snapshot libvirt's current one, as `virsh snapshot-current NAME` \
+            would.
             """)
 
     @Argument(help: "The domain.") var domain: String

@@ -8,10 +8,10 @@ import Testing
 extension LabIntegration {
     /// A domain whose RAM is private to QEMU (no `<memoryBacking>`, like
     /// most existing domains): genidd cannot check its value without
-    /// tainting it, but `genidctl rotate` still gives the guest a new value,
-    /// through /proc/PID/mem.
+    /// tainting it, but `genidctl rotate` and `revert` still give the guest a
+    /// new value, through /proc/PID/mem.
     @Suite(.serialized) struct PrivateRAMRotationTests {
-        @Test func rotateReachesAGuestWithoutSharedRAM() async throws {
+        @Test func rotateAndRevertReachAGuestWithoutSharedRAM() async throws {
             let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: runRoot) }
@@ -36,13 +36,22 @@ extension LabIntegration {
                 #expect(rotate.status == 0, "\(rotate.output)\(rotate.errors)")
                 let response = try JSONDecoder().decode(ControlResponse.self, from: Data(rotate.output.utf8))
                 let value = try #require(response.rotation?.value, "\(rotate.output)")
-                var guestAfter = before
-                for _ in 0..<50 where guestAfter == before {
-                    try await Task.sleep(for: .milliseconds(200))
-                    guestAfter = try await lab.ask(.status)[AgentStatusField.vmgenid] ?? before
-                }
+                let guestAfter = try await guestValue(of: lab, changedFrom: before)
                 #expect(guestAfter == value && guestAfter != before, "guest \(guestAfter), rotated to \(value), before \(before)")
                 #expect(try GenerationLedger(path: ledgerPath).record(for: value) != nil)
+
+                // genidctl revert, which libvirt does not see: a new value, and the
+                // snapshot reverted to is libvirt's current one afterwards.
+                try lab.domain.createSnapshot(named: "first")
+                try lab.domain.createSnapshot(named: "second")
+                #expect(try lab.domain.currentSnapshotName() == "second")
+                let revert = try await runCommand([LabProcess.binary("genidctl"), "revert", lab.name, "first", "--json",
+                                                   "--socket", genidd.socketPath])
+                #expect(revert.status == 0, "\(revert.output)\(revert.errors)")
+                let reverted = try #require(try JSONDecoder().decode(ControlResponse.self,
+                                                                     from: Data(revert.output.utf8)).rotation?.value)
+                #expect(try await guestValue(of: lab, changedFrom: guestAfter) == reverted)
+                #expect(try lab.domain.currentSnapshotName() == "first")
             } catch {
                 await lab.tearDown()
                 throw error
@@ -50,4 +59,14 @@ extension LabIntegration {
             await lab.tearDown()
         }
     }
+}
+
+/// The guest's VMGENID as its agent reports it, once it is not `old` (at most 10 s).
+private func guestValue(of lab: LabDomain, changedFrom old: String) async throws -> String {
+    var value = old
+    for _ in 0..<50 where value == old {
+        try await Task.sleep(for: .milliseconds(200))
+        value = try await lab.ask(.status)[AgentStatusField.vmgenid] ?? old
+    }
+    return value
 }

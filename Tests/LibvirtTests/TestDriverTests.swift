@@ -174,6 +174,27 @@ struct TestDriverTests {
         try domain.undefine(.snapshotsMetadata)
     }
 
+    /// What genidd does after a revert libvirt did not see: the snapshot
+    /// reverted to becomes libvirt's current one; nothing else changes.
+    @Test func makeSnapshotCurrentRedefinesIt() throws {
+        let connection = try Connection.open(testURI)
+        defer { connection.close() }
+        let name = uniqueDomainName("current")
+        let domain = try connection.defineDomain(xml: testDomainXML(name: name, genid: ""))
+        defer { try? domain.destroy(); try? domain.undefine(.snapshotsMetadata) }
+        try domain.start()
+        #expect(try domain.currentSnapshotName() == nil)
+        try domain.createSnapshot(named: "first")
+        try domain.createSnapshot(named: "second")
+        #expect(try domain.currentSnapshotName() == "second")
+        try domain.makeSnapshotCurrent(named: "first")
+        #expect(try domain.currentSnapshotName() == "first")
+        #expect(Set(try domain.snapshotNames()) == ["first", "second"])
+        #expect(try domain.state().state == .running)
+        let missing = try #require(throws: LibvirtError.self) { try domain.makeSnapshotCurrent(named: "no-such") }
+        #expect(missing.code == .noDomainSnapshot)
+    }
+
     @Test func saveAndRestore() async throws {
         let connection = try Connection.open(testURI)
         defer { connection.close() }
