@@ -114,16 +114,9 @@ extension LabIntegration {
     /// only, by file mode and by the peer's credentials.
     @Suite(.serialized) struct ControlSocketAccessTests {
         @Test func unprivilegedUsersAreRefused() async throws {
-            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
-            // Traversable by anyone whatever the umask: only the socket's own mode may keep users out.
-            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o755])
-            defer { try? FileManager.default.removeItem(atPath: runRoot) }
-            let environment = try await LibvirtEnvironment.ensure()
-            let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri,
-                                       runRoot: runRoot, controlGroup: "users")
-            defer { genidd.tearDown() }
-            try await genidd.start()
+            let fixture = try await GeniddFixture.start(controlGroup: "users")
+            defer { fixture.tearDown() }
+            let genidd = fixture.genidd
             let genidctl = LabProcess.binary("genidctl")
             let users = "100"  // Debian's "users" group
 
@@ -157,13 +150,9 @@ extension LabIntegration {
     /// and reconciles, and answers again.
     @Suite(.serialized) struct LibvirtdRestartTests {
         @Test func geniddReconnectsAfterLibvirtdRestarts() async throws {
-            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: runRoot) }
-            let environment = try await LibvirtEnvironment.ensure()
-            let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri, runRoot: runRoot)
-            defer { genidd.tearDown() }
-            try await genidd.start()
+            let fixture = try await GeniddFixture.start()
+            defer { fixture.tearDown() }
+            let genidd = fixture.genidd
             let pid = try #require(LibvirtEnvironment.runningLibvirtd())
             kill(pid, SIGTERM)
             var down = false
@@ -197,15 +186,10 @@ extension LabIntegration {
     /// genidd's Prometheus endpoint and its graceful shutdown, on the real binary.
     @Suite(.serialized) struct GeniddServiceTests {
         @Test func metricsAreServedAndSIGTERMStopsCleanly() async throws {
-            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: runRoot) }
-            let environment = try await LibvirtEnvironment.ensure()
             let port = Int.random(in: 20000...40000)
-            let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri,
-                                       runRoot: runRoot, metricsAddress: "127.0.0.1:\(port)")
-            defer { genidd.tearDown() }
-            try await genidd.start()
+            let fixture = try await GeniddFixture.start(metricsAddress: "127.0.0.1:\(port)")
+            defer { fixture.tearDown() }
+            let (genidd, environment) = (fixture.genidd, fixture.environment)
             _ = try genidd.send(ControlRequest(command: .status))
             let (status, text) = try loopbackGET(port: port, path: "/metrics")
             #expect(status == 200)

@@ -12,15 +12,10 @@ extension LabIntegration {
     /// new value, through /proc/PID/mem.
     @Suite(.serialized) struct PrivateRAMRotationTests {
         @Test func rotateAndRevertReachAGuestWithoutSharedRAM() async throws {
-            let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: runRoot) }
-            let environment = try await LibvirtEnvironment.ensure()
-            let ledgerPath = "\(runRoot)/ledger.sqlite"
-            let genidd = try LabGenidd(ledgerPath: ledgerPath, libvirtURI: environment.uri, runRoot: runRoot)
-            defer { genidd.tearDown() }
-            try await genidd.start()
-            let connection = try environment.connect()
+            let fixture = try await GeniddFixture.start()
+            defer { fixture.tearDown() }
+            let (genidd, runRoot, ledgerPath) = (fixture.genidd, fixture.runRoot, fixture.ledgerPath)
+            let connection = try fixture.environment.connect()
             defer { connection.close() }
             var configuration = LabDomainConfiguration(image: try LabSettings(runRoot: runRoot).imageBuilder.image(for: "6.1"))
             configuration.sharedRAM = false
