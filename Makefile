@@ -10,7 +10,7 @@ KERNELS      := 6.1 6.12
 export GENID_GUEST_BIN_DIR := $(CURDIR)/$(GUEST_BUILD)/release
 export GENID_LAB_BUILD_DIR := $(CURDIR)/build/lab
 
-.PHONY: all setup build guest kernel images demo test fuzz clean install
+.PHONY: all setup build guest kernel images demo check test fuzz clean install
 
 all: build guest
 
@@ -38,7 +38,14 @@ images: build guest kernel
 demo: images
 	$(LAB) demo --kernel 6.1
 
+# The unit tier: pure logic, fakes only where the real thing cannot be made
+# to fail; no guest boots. Needs only the Swift toolchain and libvirt-dev.
+check:
+	Tests/check-manifest
+	SWIFT=$(SWIFT) Tests/run --skip LabIntegrationTests
+
 test: images
+	Tests/check-manifest
 	SWIFT=$(SWIFT) Tests/run
 	@qemu/check-leftovers
 	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null

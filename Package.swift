@@ -1,10 +1,20 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Host products (genid-lab, and later genidd/genidctl) build normally.
-// Guest products (sysgenidd) are built with --static-swift-stdlib into
-// .build-guest and must not import Foundation: every megabyte lands in the
-// guest initramfs.
+// Sources/ is grouped by where the code runs:
+//   Shared/  linked by host and guest binaries alike: no Foundation
+//   Host/    the hypervisor side: genidd, genidctl and what they stand on
+//   Guest/   inside the VM: the SysGenID library, sysgenidd, sysgenidctl
+//   Lab/     genid-lab, which drives both sides; nothing imports it
+// A target lists exactly the modules it imports (Tests/check-manifest).
+// Guest products are built with --static-swift-stdlib into .build-guest and
+// must not import Foundation: every megabyte lands in the guest initramfs.
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "genid",
     platforms: [.macOS(.v15)],
@@ -27,111 +37,96 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
-        // The 16-byte value, its byte orders, and the ACPI tables that locate it.
-        // Pure Swift, no Foundation: the guest agent links it too.
-        .target(name: "VMGenID"),
-        // Line protocol between the lab (host) and the guest agent. No Foundation.
-        .target(name: "AgentProtocol"),
-        .target(
-            name: "QMP",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+        // MARK: Shared (host and guest)
+
+        // The 16-byte value, its byte orders, the ACPI tables that locate it,
+        // guest memory access.
+        .target(name: "VMGenID", path: "Sources/Shared/VMGenID"),
+        // Line protocol between the host and the guest agent.
+        .target(name: "AgentProtocol", path: "Sources/Shared/AgentProtocol"),
+
+        // MARK: Host
+
+        .target(name: "QMP", dependencies: [nioCore, nioPosix, logging], path: "Sources/Host/QMP"),
         // Host end of the guest agent's virtio-serial channel (lab and genidd).
-        .target(
-            name: "GuestAgent",
-            dependencies: [
-                "AgentProtocol", "QMP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ]
-        ),
+        .target(name: "GuestAgent", dependencies: ["AgentProtocol", "QMP", nioCore, nioPosix],
+                path: "Sources/Host/GuestAgent"),
+        // libvirt 9.0 (libvirt-dev): the C API and a Swift wrapper over it.
+        .systemLibrary(name: "CLibvirt", path: "Sources/Host/CLibvirt", pkgConfig: "libvirt",
+                       providers: [.apt(["libvirt-dev"])]),
+        .target(name: "Libvirt", dependencies: ["CLibvirt"], path: "Sources/Host/Libvirt"),
+        // genidd's event -> action table: pure, no libvirt.
+        .target(name: "GenIDPolicy", path: "Sources/Host/GenIDPolicy"),
         // Every value ever given to every VM (SQLite).
-        .target(name: "GenerationLedger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
-        // Host side: attach to a QEMU (QMP + guest memory) and rotate its value
-        // at every state load. Used by genidctl, genidd and the lab.
-        .target(
-            name: "GenIDHost",
-            dependencies: [
-                "VMGenID", "QMP", "GenerationLedger",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+        .target(name: "GenerationLedger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+                path: "Sources/Host/GenerationLedger"),
+        // Attach to a QEMU (monitor + guest memory) and rotate its value at
+        // every state load. Used by genidctl, genidd and the lab.
+        .target(name: "GenIDHost", dependencies: ["VMGenID", "QMP", "GenerationLedger"],
+                path: "Sources/Host/GenIDHost"),
         // genidd's control socket protocol, and the client genidctl uses.
-        .target(name: "GenIDControl"),
+        .target(name: "GenIDControl", path: "Sources/Host/GenIDControl"),
         // genidd: libvirt supervisor, policy execution, readiness gate,
         // control socket, metrics. The executable only parses options.
         .target(
             name: "GenIDDaemon",
             dependencies: [
-                "GenIDHost", "GenIDPolicy", "GenIDControl", "GenerationLedger", "GuestAgent", "AgentProtocol",
-                "Libvirt", "QMP", "VMGenID",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "AgentProtocol", "GenIDControl", "GenIDHost", "GenIDPolicy", "GenerationLedger", "GuestAgent",
+                "Libvirt", "QMP", "VMGenID", logging, nioCore, nioPosix,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Sources/Host/GenIDDaemon"
         ),
-        .executableTarget(
-            name: "genidd",
-            dependencies: ["GenIDDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
-        .testTarget(name: "GenIDDaemonTests", dependencies: ["GenIDDaemon", "GenIDControl"]),
+        .executableTarget(name: "genidd", dependencies: ["GenIDDaemon", argumentParser], path: "Sources/Host/genidd"),
         .executableTarget(
             name: "genidctl",
-            dependencies: [
-                "GenIDHost", "VMGenID", "QMP", "GenerationLedger", "GenIDControl", "Libvirt",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["GenIDControl", "GenIDHost", "GenerationLedger", "Libvirt", argumentParser],
+            path: "Sources/Host/genidctl"
         ),
-        // Guest library over /dev/sysgenid and the userspace provider. No Foundation.
-        .target(name: "SysGenID"),
-        // libvirt 9.0 (libvirt-dev): the C API, a Swift wrapper over it, and the
-        // genidd event -> action policy (pure, no libvirt).
-        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
-        .target(name: "Libvirt", dependencies: ["CLibvirt"]),
-        .target(name: "GenIDPolicy"),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "CLibvirt"]),
-        .testTarget(name: "GenIDPolicyTests", dependencies: ["GenIDPolicy"]),
-        .executableTarget(name: "sysgenidctl", dependencies: ["SysGenID"]),
+
+        // MARK: Guest
+
+        // Guest library over /dev/sysgenid and the userspace provider.
+        .target(name: "SysGenID", path: "Sources/Guest/SysGenID"),
+        .executableTarget(name: "sysgenidd", dependencies: ["AgentProtocol", "SysGenID", "VMGenID"],
+                          path: "Sources/Guest/sysgenidd"),
+        .executableTarget(name: "sysgenidctl", dependencies: ["SysGenID"], path: "Sources/Guest/sysgenidctl"),
+
+        // MARK: Lab
+
         .target(
             name: "GenIDLab",
             dependencies: [
-                "VMGenID", "AgentProtocol", "QMP", "GenIDHost", "GenerationLedger", "GuestAgent", "GenIDControl", "Libvirt",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+                "AgentProtocol", "GenIDControl", "GenIDHost", "GenerationLedger", "GuestAgent", "Libvirt", "QMP",
+                "VMGenID",
+            ],
+            path: "Sources/Lab/GenIDLab"
         ),
         .executableTarget(
             name: "genid-lab",
-            dependencies: [
-                "GenIDLab", "VMGenID",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["AgentProtocol", "GenIDHost", "GenIDLab", "GenerationLedger", "GuestAgent", argumentParser],
+            path: "Sources/Lab/genid-lab"
         ),
-        .executableTarget(name: "sysgenidd", dependencies: ["VMGenID", "AgentProtocol", "SysGenID"]),
+
+        // MARK: Tests. The unit tier (make check) is every target but
+        // LabIntegrationTests, which boots real guests under QEMU and libvirt.
 
         .testTarget(name: "VMGenIDTests", dependencies: ["VMGenID"]),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
-        .testTarget(
-            name: "QMPTests",
-            dependencies: [
-                "QMP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ]
-        ),
-        .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
+        .testTarget(name: "QMPTests", dependencies: ["QMP", nioCore, nioPosix]),
+        .testTarget(name: "LibvirtTests", dependencies: ["CLibvirt", "Libvirt"]),
+        .testTarget(name: "GenIDPolicyTests", dependencies: ["GenIDPolicy"]),
         .testTarget(name: "GenerationLedgerTests", dependencies: ["GenerationLedger"]),
-        .testTarget(name: "GenIDHostTests", dependencies: ["GenIDHost", "VMGenID"]),
+        .testTarget(name: "GenIDHostTests"),
+        .testTarget(name: "GenIDDaemonTests", dependencies: ["GenIDDaemon"]),
         .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
-        .testTarget(name: "LabIntegrationTests", dependencies: ["GenIDLab", "GenerationLedger", "GuestAgent"]),
+        .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
+        .testTarget(
+            name: "LabIntegrationTests",
+            dependencies: ["AgentProtocol", "GenIDControl", "GenIDHost", "GenIDLab", "GenerationLedger", "GuestAgent",
+                           "Libvirt"]
+        ),
     ]
 )

@@ -1,6 +1,6 @@
 // Support for the ACPI walk fuzz target: an in-memory guest RAM that checks
 // and records every access, and a valid QEMU-like ACPI table set to start
-// from. It is compiled into the same module as Sources/VMGenID/*.swift (see
+// from. It is compiled into the same module as Sources/Shared/VMGenID/*.swift (see
 // Fuzz/run), so it can use the module's internal names; nothing here is
 // linked into the product. The table builder mirrors
 // Tests/VMGenIDTests/ArrayGuestMemory.swift and Fixtures.swift (test files

@@ -1,6 +1,6 @@
-// libFuzzer target for the VMGENID ACPI walk (Sources/VMGenID).
+// libFuzzer target for the VMGENID ACPI walk (Sources/Shared/VMGenID).
 //
-// Built by Fuzz/run together with Sources/VMGenID/*.swift and Support.swift
+// Built by Fuzz/run together with Sources/Shared/VMGenID/*.swift and Support.swift
 // into one module: swiftc -sanitize=fuzzer,address -parse-as-library.
 //
 // Input format (see Fuzz/README.md):

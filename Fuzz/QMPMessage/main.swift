@@ -1,8 +1,8 @@
-// libFuzzer target for the QMP message parser (Sources/QMP).
+// libFuzzer target for the QMP message parser (Sources/Host/QMP).
 //
 // Built by Fuzz/run together with the Foundation-only files of the QMP
 // module (JSONValue, QMPError, QMPEvent, QMPMessage) into one module; the
-// other files of Sources/QMP import NIO and are not needed. LineSplitter
+// other files of Sources/Host/QMP import NIO and are not needed. LineSplitter
 // (LineFrameDecoder.swift) works on NIOCore's ByteBuffer and is not fuzzed here.
 //
 // The input is one line as it would come out of the LineSplitter.

@@ -19,7 +19,8 @@ public struct LabDomainTemplate: Sendable {
         var paths: [String] = []
         if let explicit = ProcessInfo.processInfo.environment["GENID_LAB_DOMAIN_TEMPLATE"] { paths.append(explicit) }
         let repository = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path  // Sources/Lab/GenIDLab/<file>
         paths.append("\(repository)/qemu/libvirt-domain.xml")
         paths.append(FileManager.default.currentDirectoryPath + "/qemu/libvirt-domain.xml")
         return paths
