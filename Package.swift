@@ -57,21 +57,24 @@ let package = Package(
         .target(name: "Libvirt", dependencies: ["CLibvirt"], path: "Sources/Host/Libvirt"),
         // genidd's event -> action table: pure, no libvirt.
         .target(name: "GenIDPolicy", path: "Sources/Host/GenIDPolicy"),
-        // Every value ever given to every VM (SQLite).
-        .target(name: "GenerationLedger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
-                path: "Sources/Host/GenerationLedger"),
+        // The ledger: every value ever given to every VM. The protocol and
+        // an in-memory implementation; the SQLite one for a single host.
+        .target(name: "GenerationStore", dependencies: ["VMGenID"], path: "Sources/Host/GenerationStore"),
+        .target(name: "SQLiteGenerationStore",
+                dependencies: ["GenerationStore", "VMGenID", .product(name: "GRDB", package: "GRDB.swift")],
+                path: "Sources/Host/SQLiteGenerationStore"),
         // Attach to a QEMU (monitor + guest memory) and rotate its value at
         // every state load. Used by genidctl, genidd and the lab.
-        .target(name: "GenIDHost", dependencies: ["VMGenID", "QMP", "GenerationLedger"],
+        .target(name: "GenIDHost", dependencies: ["GenerationStore", "QMP", "VMGenID"],
                 path: "Sources/Host/GenIDHost"),
         // genidd's control socket protocol, and the client genidctl uses.
-        .target(name: "GenIDControl", path: "Sources/Host/GenIDControl"),
+        .target(name: "GenIDControl", dependencies: ["GenerationStore"], path: "Sources/Host/GenIDControl"),
         // genidd: libvirt supervisor, policy execution, readiness gate,
         // control socket, metrics. The executable only parses options.
         .target(
             name: "GenIDDaemon",
             dependencies: [
-                "AgentProtocol", "GenIDControl", "GenIDHost", "GenIDPolicy", "GenerationLedger", "GuestAgent",
+                "AgentProtocol", "GenIDControl", "GenIDHost", "GenIDPolicy", "GenerationStore", "GuestAgent",
                 "Libvirt", "QMP", "VMGenID", logging, nioCore, nioPosix,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -79,10 +82,12 @@ let package = Package(
             ],
             path: "Sources/Host/GenIDDaemon"
         ),
-        .executableTarget(name: "genidd", dependencies: ["GenIDDaemon", argumentParser], path: "Sources/Host/genidd"),
+        .executableTarget(name: "genidd", dependencies: ["GenIDDaemon", "SQLiteGenerationStore", argumentParser],
+                         path: "Sources/Host/genidd"),
         .executableTarget(
             name: "genidctl",
-            dependencies: ["GenIDControl", "GenIDHost", "GenerationLedger", "Libvirt", argumentParser],
+            dependencies: ["GenIDControl", "GenIDHost", "GenerationStore", "Libvirt", "SQLiteGenerationStore",
+                           argumentParser],
             path: "Sources/Host/genidctl"
         ),
 
@@ -99,34 +104,40 @@ let package = Package(
         .target(
             name: "GenIDLab",
             dependencies: [
-                "AgentProtocol", "GenIDControl", "GenIDHost", "GenerationLedger", "GuestAgent", "Libvirt", "QMP",
-                "VMGenID",
+                "AgentProtocol", "GenIDControl", "GenIDHost", "GenerationStore", "GuestAgent", "Libvirt", "QMP",
+                "SQLiteGenerationStore", "VMGenID",
             ],
             path: "Sources/Lab/GenIDLab"
         ),
         .executableTarget(
             name: "genid-lab",
-            dependencies: ["AgentProtocol", "GenIDHost", "GenIDLab", "GenerationLedger", "GuestAgent", argumentParser],
+            dependencies: ["AgentProtocol", "GenIDHost", "GenIDLab", "GenerationStore", "GuestAgent",
+                           "SQLiteGenerationStore", argumentParser],
             path: "Sources/Lab/genid-lab"
         ),
 
         // MARK: Tests. The unit tier (make check) is every target but
         // LabIntegrationTests, which boots real guests under QEMU and libvirt.
 
-        .testTarget(name: "VMGenIDTests", dependencies: ["VMGenID"]),
+        // Guest RAM in an array with QEMU's ACPI tables, for the tests of
+        // the ACPI walk, the rotation protocol and the daemon.
+        .target(name: "GuestMemoryFixtures", dependencies: ["VMGenID"], path: "Tests/Fixtures"),
+        .testTarget(name: "VMGenIDTests", dependencies: ["GuestMemoryFixtures", "VMGenID"]),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", nioCore, nioPosix]),
         .testTarget(name: "LibvirtTests", dependencies: ["CLibvirt", "Libvirt"]),
         .testTarget(name: "GenIDPolicyTests", dependencies: ["GenIDPolicy"]),
-        .testTarget(name: "GenerationLedgerTests", dependencies: ["GenerationLedger"]),
-        .testTarget(name: "GenIDHostTests"),
-        .testTarget(name: "GenIDDaemonTests", dependencies: ["GenIDDaemon"]),
+        .testTarget(name: "GenerationStoreTests", dependencies: ["GenerationStore", "SQLiteGenerationStore", "VMGenID"]),
+        .testTarget(name: "GenIDHostTests",
+                    dependencies: ["GenIDHost", "GenerationStore", "GuestMemoryFixtures", "QMP", "VMGenID"]),
+        .testTarget(name: "GenIDDaemonTests",
+                    dependencies: ["GenIDDaemon", "GenIDHost", "GenIDPolicy", "GenerationStore", "VMGenID", logging]),
         .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
         .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
         .testTarget(
             name: "LabIntegrationTests",
-            dependencies: ["AgentProtocol", "GenIDControl", "GenIDHost", "GenIDLab", "GenerationLedger", "GuestAgent",
-                           "Libvirt"]
+            dependencies: ["AgentProtocol", "GenIDControl", "GenIDHost", "GenIDLab", "GuestAgent", "Libvirt",
+                           "SQLiteGenerationStore", "VMGenID"]
         ),
     ]
 )

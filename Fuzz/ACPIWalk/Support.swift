@@ -3,7 +3,7 @@
 // from. It is compiled into the same module as Sources/Shared/VMGenID/*.swift (see
 // Fuzz/run), so it can use the module's internal names; nothing here is
 // linked into the product. The table builder mirrors
-// Tests/VMGenIDTests/ArrayGuestMemory.swift and Fixtures.swift (test files
+// Tests/Fixtures/ArrayGuestMemory.swift and QEMUTables.swift (test files
 // cannot be linked from here, so the bytes are copied).
 
 /// Stops the fuzzer with a message libFuzzer shows next to the crash.
@@ -235,5 +235,5 @@ extension FuzzGuestMemory {
 func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
 func le64(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
 
-// qemuVMGenIDSSDT, the real table, comes from Tests/VMGenIDTests/Fixtures.swift
+// qemuVMGenIDSSDT, the real table, comes from Tests/Fixtures/QEMUTables.swift
 // (compiled into this target by Fuzz/run).

@@ -7,7 +7,8 @@
  * a privileged process asked for it (ioctl), or other kernel code called
  * sysgenid_bump_generation(). Every open file remembers the value it last
  * acknowledged and is "outdated" until it acknowledges the current one.
- * The userspace contract is sysgenid-abi.md in the genid project.
+ * The userspace contract is Documentation/sysgenid-abi.md in the genid
+ * project.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt

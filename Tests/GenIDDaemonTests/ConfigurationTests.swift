@@ -84,8 +84,8 @@ import Testing
             <domain type='qemu'><name>d</name><genid>AB0F1C2D-1111-4222-8333-444455556666</genid></domain>
             </domainsnapshot>
             """
-        #expect(DomainSnapshot.genIDValue(inSnapshotXML: xml) == "ab0f1c2d-1111-4222-8333-444455556666")
-        #expect(DomainSnapshot.genIDValue(inSnapshotXML: "<domainsnapshot><domain/></domainsnapshot>") == nil)
-        #expect(DomainSnapshot.genIDValue(inSnapshotXML: "garbage") == nil)
+        #expect(DomainObservation.genIDValue(inSnapshotXML: xml)?.description == "ab0f1c2d-1111-4222-8333-444455556666")
+        #expect(DomainObservation.genIDValue(inSnapshotXML: "<domainsnapshot><domain/></domainsnapshot>") == nil)
+        #expect(DomainObservation.genIDValue(inSnapshotXML: "garbage") == nil)
     }
 }

@@ -189,7 +189,7 @@ struct GenIDPolicyTests {
     // MARK: building facts from ledger lookups
 
     @Test func factsFromLedgerLookups() {
-        let owners = [a: "web", b: "db"]
+        let owners = [a: (name: "web", isThisDomain: true), b: (name: "db", isThisDomain: false)]
         let mine = DomainFacts(
             name: "web", isActive: true, hasGenIDElement: true, liveValue: a, persistentValue: a,
             owner: { owners[$0] }, latestLive: a, latestPersistent: "99999999-2222-4333-8444-555555555555")

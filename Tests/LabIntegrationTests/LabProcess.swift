@@ -1,7 +1,8 @@
 import GuestAgent
 import Foundation
 import GenIDLab
-import GenerationLedger
+import SQLiteGenerationStore
+import VMGenID
 import Testing
 
 /// Runs the real genid-lab executable, as a user or CI would, each test
@@ -65,7 +66,7 @@ struct LabProcess: Sendable {
         #expect(!report.checks.isEmpty && report.checks.allSatisfy { $0.passed })
         #expect(LabProcess.qemuProcesses(mentioning: lab.runRoot).isEmpty)
         #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
-        #expect(try GenerationLedger(path: LabProcess.ledgerPath).duplicateValues().isEmpty)
+        #expect(try await SQLiteGenerationStore(path: LabProcess.ledgerPath).duplicateValues().isEmpty)
         return report
     }
 

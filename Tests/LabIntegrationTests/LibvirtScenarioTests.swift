@@ -1,7 +1,8 @@
 import Foundation
 import GenIDControl
 import GenIDLab
-import GenerationLedger
+import SQLiteGenerationStore
+import VMGenID
 import Libvirt
 import Synchronization
 import Testing
@@ -100,10 +101,10 @@ extension LabIntegration {
             #expect(report.restores.count == 6)
             let values = report.restores.compactMap(\.guestGuid)
             #expect(Set(values).count == 6 && !values.contains(report.baselineGuid ?? ""))
-            let ledger = try GenerationLedger(path: settings.ledgerPath)
-            #expect(try ledger.duplicateValues().isEmpty)
+            let ledger = try SQLiteGenerationStore(path: settings.ledgerPath)
+            #expect(try await ledger.duplicateValues().isEmpty)
             for value in values {
-                #expect(try ledger.record(for: value) != nil, "\(value) is not in the ledger")
+                #expect(try await ledger.owner(of: #require(GenerationID(value))) != nil, "\(value) is not in the ledger")
             }
             #expect(try labDomains().isEmpty)
             print("genidd kill test: \(kills.count) kills over \(report.restores.count) reverts")

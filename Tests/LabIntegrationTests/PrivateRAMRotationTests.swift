@@ -2,7 +2,8 @@ import AgentProtocol
 import Foundation
 import GenIDControl
 import GenIDLab
-import GenerationLedger
+import SQLiteGenerationStore
+import VMGenID
 import Testing
 
 extension LabIntegration {
@@ -33,7 +34,7 @@ extension LabIntegration {
                 let value = try #require(response.rotation?.value, "\(rotate.output)")
                 let guestAfter = try await guestValue(of: lab, changedFrom: before)
                 #expect(guestAfter == value && guestAfter != before, "guest \(guestAfter), rotated to \(value), before \(before)")
-                #expect(try GenerationLedger(path: ledgerPath).record(for: value) != nil)
+                #expect(try await SQLiteGenerationStore(path: ledgerPath).owner(of: #require(GenerationID(value))) != nil)
 
                 // genidctl revert, which libvirt does not see: a new value, and the
                 // snapshot reverted to is libvirt's current one afterwards.

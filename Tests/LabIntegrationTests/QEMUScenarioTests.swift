@@ -1,6 +1,7 @@
 import Foundation
 import GenIDLab
-import GenerationLedger
+import SQLiteGenerationStore
+import VMGenID
 import Testing
 
 extension LabIntegration {
@@ -44,10 +45,10 @@ extension LabIntegration {
         /// the lab ledger never holds a value twice.
         private func runScenario(_ arguments: [String]) async throws -> LabReport {
             let report = try await LabProcess.runPassingScenario(arguments)
-            let ledger = try GenerationLedger(path: LabProcess.ledgerPath)
+            let ledger = try SQLiteGenerationStore(path: LabProcess.ledgerPath)
             for restore in report.restores {
                 if let host = restore.hostGuid, report.scenario != "qemu-revert-unprotected" {
-                    #expect(try ledger.record(for: host)?.origin == .issued, "\(host) is not in the ledger as issued")
+                    #expect(try await ledger.owner(of: #require(GenerationID(host)))?.origin == .issued, "\(host) is not in the ledger as issued")
                 }
             }
             return report

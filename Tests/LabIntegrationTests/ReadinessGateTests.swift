@@ -2,7 +2,8 @@ import AgentProtocol
 import Foundation
 import GenIDHost
 import GenIDLab
-import GenerationLedger
+import SQLiteGenerationStore
+import VMGenID
 import GuestAgent
 import Testing
 
@@ -22,7 +23,7 @@ extension LabIntegration {
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("readiness-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: scratch) }
-            let ledger = try GenerationLedger(path: "\(scratch)/ledger.sqlite")
+            let ledger = try SQLiteGenerationStore(path: "\(scratch)/ledger.sqlite")
 
             try await withMachine(configuration, keepConsoleLogAt: "\(settings.buildDirectory)/logs/readiness-gate.console.log") { machine in
                 // Both ports answer, each on its own connection.
@@ -45,17 +46,18 @@ extension LabIntegration {
                 let counterBefore = try #require(started[AgentStatusField.sysgenidCounter].flatMap { UInt32($0) })
 
                 let vm = try await machine.attach(name: "lab/readiness-gate")
-                try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot", origin: .observed)
-                let rotation = try await Rotator(vm: vm, ledger: ledger).rotate()
+                try await ledger.record(try await vm.qemuValue(), for: vm.identity, role: .live, event: "boot", detail: nil,
+                                        origin: .observed)
+                let rotation = try await Rotator(vm: vm, store: ledger).rotate()
                 let resumedAt = try #require(rotation.resumedAt)
 
                 // The gate on genidd's port, while ping stays prompt on the same port
                 // and a second, impatient gate runs out of time in stage (b).
                 let asked = ContinuousClock.now
                 async let gate = genidd.request(.waitReady, arguments: WaitReadyArguments(
-                    value: rotation.value, timeoutMilliseconds: 20000).arguments, timeout: .seconds(30))
+                    value: rotation.value.description, timeoutMilliseconds: 20000).arguments, timeout: .seconds(30))
                 async let impatient: Void = expectRefused(
-                    genidd, .waitReady, WaitReadyArguments(value: rotation.value, timeoutMilliseconds: 1000).arguments,
+                    genidd, .waitReady, WaitReadyArguments(value: rotation.value.description, timeoutMilliseconds: 1000).arguments,
                     prefix: "\(agentTimedOutPrefix) watchers")
                 try await Task.sleep(for: .milliseconds(200))
                 let pingStart = ContinuousClock.now
@@ -79,11 +81,11 @@ extension LabIntegration {
                 let elapsed = try #require(ready[AgentSysGenIDField.elapsedMilliseconds].flatMap { Int($0) })
                 #expect(generation <= elapsed)
                 let status = try await machine.ask(.status)
-                #expect(status[AgentStatusField.vmgenid] == rotation.value)
+                #expect(status[AgentStatusField.vmgenid] == rotation.value.description)
 
                 // Settled now: the gate opens at once.
                 let again = try await genidd.request(.waitReady, arguments: WaitReadyArguments(
-                    value: rotation.value, timeoutMilliseconds: 5000).arguments)
+                    value: rotation.value.description, timeoutMilliseconds: 5000).arguments)
                 #expect((again[AgentSysGenIDField.elapsedMilliseconds].flatMap { Int($0) } ?? .max) < Self.ackDelayMilliseconds)
 
                 // A value this guest never had: ETIMEDOUT in stage (a).

@@ -2,8 +2,10 @@ import Testing
 @testable import VMGenID
 
 @Suite struct GenerationIDTests {
-    // The example of vmgenid-facts.md, checked there against QEMU's
-    // query-vm-generation-id and the bytes in guest RAM.
+    // QEMU and libvirt print the value as an RFC-4122 string; guest memory
+    // holds it with the first three fields (4, 2 and 2 bytes) byte-swapped
+    // (Microsoft GUID order), as QEMU's query-vm-generation-id and the
+    // bytes in guest RAM show for this example.
     let text = "11223344-5566-7788-99aa-bbccddeeff00"
     let guest: [UInt8] = [0x44, 0x33, 0x22, 0x11, 0x66, 0x55, 0x88, 0x77,
                           0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00]

@@ -1,3 +1,4 @@
+import GuestMemoryFixtures
 import Testing
 @testable import VMGenID
 

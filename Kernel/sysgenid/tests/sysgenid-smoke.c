@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Userspace smoke test of /dev/sysgenid against the contract
- * (shared/spec/sysgenid-abi.md): every row of it, from the outside.
+ * (Documentation/sysgenid-abi.md in the genid project): every row of it,
+ * from the outside.
  *
  *   gcc -static -O2 -Wall -Wextra -Werror -pthread \
  *       -o sysgenid-smoke sysgenid-smoke.c

@@ -11,7 +11,7 @@ public struct ConformanceCheck: Sendable, Equatable {
 }
 
 /// The in-guest conformance suite: every row of the sysgenid contract
-/// (shared/spec/sysgenid-abi.md), for the kernel module's device and, row
+/// (Documentation/sysgenid-abi.md), for the kernel module's device and, row
 /// by row mapped to its socket and page-file equivalent, for the userspace
 /// provider. A port of Kernel/sysgenid/tests/sysgenid-smoke.c.
 ///

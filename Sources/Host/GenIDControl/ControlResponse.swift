@@ -1,4 +1,5 @@
 import Foundation
+import GenerationStore
 
 /// genidd's answer: `ok` plus the part that belongs to the command, or
 /// `error` with a message a person can act on.
@@ -6,12 +7,12 @@ public struct ControlResponse: Codable, Sendable {
     public var ok: Bool
     public var error: String?
     public var status: [DomainStatus]?
-    public var history: [HistoryEntry]?
+    public var history: [GenerationRecord]?
     public var rotation: RotationSummary?
     public var ready: ReadyReport?
     public var message: String?
 
-    public init(ok: Bool = true, error: String? = nil, status: [DomainStatus]? = nil, history: [HistoryEntry]? = nil,
+    public init(ok: Bool = true, error: String? = nil, status: [DomainStatus]? = nil, history: [GenerationRecord]? = nil,
                 rotation: RotationSummary? = nil, ready: ReadyReport? = nil, message: String? = nil) {
         self.ok = ok
         self.error = error
@@ -62,27 +63,6 @@ public struct DomainStatus: Codable, Sendable, Equatable {
         self.readinessDetail = readinessDetail
         self.lastAction = lastAction
         self.lastError = lastError
-    }
-}
-
-/// One ledger record.
-public struct HistoryEntry: Codable, Sendable, Equatable {
-    public var id: Int64
-    public var vm: String
-    public var value: String
-    public var event: String
-    public var detail: String?
-    public var origin: String
-    public var createdAt: Date
-
-    public init(id: Int64, vm: String, value: String, event: String, detail: String?, origin: String, createdAt: Date) {
-        self.id = id
-        self.vm = vm
-        self.value = value
-        self.event = event
-        self.detail = detail
-        self.origin = origin
-        self.createdAt = createdAt
     }
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 import GenIDControl
-import GenerationLedger
+import GenerationStore
 import Logging
 
 /// What each control command does.
@@ -29,11 +29,7 @@ struct ControlHandler: Sendable {
         case .status:
             return ControlResponse(status: try await guardian.status(domainNamed: request.domain))
         case .history:
-            let records = try guardian.ledger.history(vm: request.domain, limit: request.limit)
-            return ControlResponse(history: records.map {
-                HistoryEntry(id: $0.id, vm: $0.vm, value: $0.value, event: $0.event, detail: $0.detail,
-                             origin: $0.origin.rawValue, createdAt: $0.createdAt)
-            })
+            return ControlResponse(history: try await guardian.store.history(vm: request.domain, limit: request.limit))
         case .rotate:
             return ControlResponse(rotation: try await guardian.rotate(domainNamed: try required(request.domain, "domain")))
         case .revert:

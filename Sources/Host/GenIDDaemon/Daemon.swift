@@ -1,4 +1,4 @@
-import GenerationLedger
+import GenerationStore
 import Logging
 import ServiceLifecycle
 
@@ -8,9 +8,13 @@ import ServiceLifecycle
 /// connection closed; the ledger is always consistent on disk).
 public struct Daemon {
     public let configuration: DaemonConfiguration
+    /// The ledger, opened by the caller from `configuration.ledger`: the
+    /// daemon works with any store.
+    public let store: any GenerationStore
 
-    public init(configuration: DaemonConfiguration) {
+    public init(configuration: DaemonConfiguration, store: any GenerationStore) {
         self.configuration = configuration
+        self.store = store
     }
 
     public func run() async throws {
@@ -18,10 +22,9 @@ public struct Daemon {
         LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
         let logger = Logger(label: "genidd")
         let metrics = DaemonMetrics()
-        let ledger = try GenerationLedger(path: configuration.ledger)
         let readiness = ReadinessGate(timeout: .milliseconds(Int64(configuration.readinessTimeoutSeconds * 1000)),
                                       metrics: metrics, logger: logger)
-        let guardian = DomainGuard(configuration: configuration, ledger: ledger, readiness: readiness,
+        let guardian = DomainGuard(configuration: configuration, store: store, readiness: readiness,
                                    metrics: metrics, logger: logger)
         let handler = ControlHandler(guardian: guardian, configuration: configuration, metrics: metrics, logger: logger)
         var services: [any Service] = [

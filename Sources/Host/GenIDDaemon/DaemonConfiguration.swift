@@ -1,6 +1,6 @@
 import Foundation
 import GenIDControl
-import GenerationLedger
+import GenerationStore
 
 /// genidd's settings: a JSON file (default /etc/genid/genidd.json), every
 /// key optional; command-line options override it. Unknown keys are an
@@ -21,7 +21,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     public static let defaultPath = "/etc/genid/genidd.json"
 
     public var libvirtURI = "qemu:///system"
-    public var ledger = GenerationLedger.defaultPath
+    public var ledger = LedgerLocation.default
     public var controlSocket = ControlClient.defaultSocketPath
     /// Members of this group may use the control socket besides root; nil: root only.
     public var controlGroup: String?

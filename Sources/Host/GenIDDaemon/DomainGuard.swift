@@ -2,20 +2,24 @@ import Foundation
 import GenIDControl
 import GenIDHost
 import GenIDPolicy
-import GenerationLedger
+import GenerationStore
 import Libvirt
 import Logging
+import VMGenID
 
-/// Applies the policy table to libvirt's domains: one event (or one
-/// reconciliation pass) at a time, always on the domain as it is *now*, so
-/// handling the same situation twice does nothing the second time. Every
-/// value genidd gives goes into the ledger before it reaches the domain.
+/// Applies the policy table to libvirt's domains. Each event, reconciliation
+/// or control request for a domain runs alone (`DomainQueue`), on the domain
+/// as it is *now* (`DomainObservation`), so handling the same situation
+/// twice does nothing the second time. `ActionExecutor` carries out the
+/// decision; this type wires libvirt, the readiness gate and status to it.
 actor DomainGuard {
     private let configuration: DaemonConfiguration
-    let ledger: GenerationLedger
+    let store: any GenerationStore
     let readiness: ReadinessGate
     private let metrics: DaemonMetrics
     private let logger: Logger
+    private let executor: ActionExecutor
+    private let queue = DomainQueue()
     private var connection: Connection?
     private var notes: [String: Note] = [:]
 
@@ -24,13 +28,14 @@ actor DomainGuard {
         var lastError: String?
     }
 
-    init(configuration: DaemonConfiguration, ledger: GenerationLedger, readiness: ReadinessGate,
+    init(configuration: DaemonConfiguration, store: any GenerationStore, readiness: ReadinessGate,
          metrics: DaemonMetrics, logger: Logger) {
         self.configuration = configuration
-        self.ledger = ledger
+        self.store = store
         self.readiness = readiness
         self.metrics = metrics
         self.logger = logger
+        executor = ActionExecutor(store: store, metrics: metrics, logger: logger)
     }
 
     func attach(_ connection: Connection?) { self.connection = connection }
@@ -49,7 +54,7 @@ actor DomainGuard {
         }
         guard rule != .ignored, let connection else { return }
         guard let domain = try? connection.domain(uuid: event.domainUUID) else { return }  // gone meanwhile
-        await apply(policyEvent, to: domain)
+        await applyInTurn(policyEvent, to: domain)
     }
 
     /// Looks at every domain: catches what happened while genidd was away.
@@ -63,107 +68,83 @@ actor DomainGuard {
             return
         }
         logger.info("reconciling", metadata: ["domains": "\(domains.count)"])
-        for domain in domains { await apply(.reconcile, to: domain) }
+        for domain in domains { await applyInTurn(.reconcile, to: domain) }
+    }
+
+    /// Looks at one domain now, as the reconciliation pass would.
+    func reconcile(domainNamed name: String) async {
+        guard let domain = try? lookUp(name) else { return }
+        await applyInTurn(.reconcile, to: domain)
+    }
+
+    private func applyInTurn(_ event: PolicyEvent, to domain: Domain) async {
+        _ = try? await queue.run(domain.uuidString) { await self.apply(event, to: domain) }
     }
 
     private func apply(_ event: PolicyEvent, to domain: Domain) async {
         let name = domain.name
         do {
+            guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
             if GenIDPolicy.rule(for: event) == .stateLoaded { await settleGuestMemory(domain) }
-            let snapshot = try DomainSnapshot.take(domain)
-            let action = GenIDPolicy.action(for: event, domain: try snapshot.facts(ledger: ledger))
+            let observation = try DomainObservation.read(domain)
+            let action = GenIDPolicy.action(for: event, domain: try await observation.facts(store: store))
             notes[name, default: Note()].lastAction = "\(event): \(action)"
             if case .none = action {
                 logger.debug("no action", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
             } else {
                 logger.info("policy", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
             }
-            try await execute(action, event: event, snapshot: snapshot)
+            let effects = LibvirtDomainEffects(domain: domain, connection: connection, logger: logger)
+            let outcome = try await executor.execute(action, event: event, on: observation, effects: effects)
+            await conclude(outcome, for: observation)
         } catch {
             notes[name, default: Note()].lastError = "\(event): \(error)"
             metrics.failure("policy")
             logger.error("action failed", metadata: ["domain": "\(name)", "event": "\(event)", "error": "\(error)"])
-            _ = try? ledger.audit(vm: name, kind: "genidd-failure", message: "\(event): \(error)")
+            try? await store.audit(VMIdentity(name: name, uuid: domain.uuidString), kind: "genidd-failure",
+                                   message: "\(event): \(error)")
         }
     }
 
-    private func execute(_ action: PolicyAction, event: PolicyEvent, snapshot: DomainSnapshot) async throws {
-        switch action {
-        case .none:
-            if snapshot.isActive, let value = snapshot.liveValue { await beginReadiness(snapshot, value: value) }
-        case .checkFreshAndRecord:
-            guard let value = snapshot.liveValue else { return }
-            try recordObserved(snapshot.name, value: value, event: LedgerEvent.live(Self.eventName(event)),
-                               detail: snapshot.guestValue == nil ? "not verified in guest memory" : "seen in guest memory")
-            metrics.check(snapshot.guestValue == nil ? "unverified" : "fresh")
-            metrics.rotation("libvirt")
-            metrics.action("check-and-record")
-            if let error = snapshot.guestMemoryError { notes[snapshot.name, default: Note()].lastError = error }
-            await beginReadiness(snapshot, value: value)
-        case .rotateLive(let reason):
-            metrics.check("stale")
-            _ = try await rotateLive(snapshot.domain, reason: reason)
-        case .writePersistentGenID(let reason):
-            try writePersistent(snapshot, why: event == .defined(.fromSnapshot) ? "inactive-revert" : "reconcile",
-                                reason: reason)
-        case .giveNewValue(let reason):
-            try writePersistent(snapshot, why: "clone", reason: reason)
-            if snapshot.isActive, let live = snapshot.liveValue,
-               let owner = try ledger.record(for: live)?.vm, owner != snapshot.name {
-                _ = try await rotateLive(snapshot.domain, reason: "runs with the value of domain '\(owner)'")
-            }
-        case .recordPersistentValue:
-            guard let value = snapshot.persistentValue else { return }
-            try recordObserved(snapshot.name, value: value, event: LedgerEvent.persistent("defined"), detail: nil)
-            metrics.action("record-persistent")
-        case .reportMissingGenID:
-            notes[snapshot.name, default: Note()].lastError = DaemonError.noGenID(domain: snapshot.name).description
+    private func conclude(_ outcome: ActionOutcome, for domain: DomainObservation) async {
+        if let note = outcome.note { notes[domain.name, default: Note()].lastError = note }
+        if let rotation = outcome.rotation {
+            notes[domain.name, default: Note()].lastAction =
+                "\(rotation.event.rawValue) \(rotation.source): \(rotation.value)"
         }
+        if let value = outcome.readinessValue { await beginReadiness(domain, value: value) }
     }
 
-    /// Records a value genid did not choose. Another handler (or an earlier
-    /// genidd) may have recorded it for this domain already: that is fine.
-    private func recordObserved(_ name: String, value: String, event: String, detail: String?) throws {
-        do {
-            try ledger.record(vm: name, value: value, event: event, detail: detail, origin: .observed)
-        } catch LedgerError.valueAlreadyIssued(_, let owner, _) where owner == name {
-            return
-        }
-    }
-
-    /// A fresh value into the persistent definition: ledger first, then libvirt.
-    private func writePersistent(_ snapshot: DomainSnapshot, why: String, reason: String) throws {
-        guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
-        let record = try ledger.issueFresh(vm: snapshot.name, event: LedgerEvent.persistent(why), detail: reason) {
-            UUID().uuidString.lowercased()
-        }
-        let xml = try DomainXML.settingGenID(.value(record.value), in: snapshot.persistentXML)
-        _ = try connection.defineDomain(xml: xml)
-        metrics.rotation("persistent")
-        metrics.action("write-persistent-\(why)")
-        logger.info("new value in the persistent definition", metadata: [
-            "domain": "\(snapshot.name)", "value": "\(record.value)", "why": "\(why)"])
-    }
-
-    /// Looks at one domain now, as the reconciliation pass would.
-    func reconcile(domainNamed name: String) async {
-        guard let domain = try? lookUp(name) else { return }
-        await apply(.reconcile, to: domain)
-    }
-
-    // MARK: Rotation through the monitor
+    // MARK: Rotation through the monitor (genidctl rotate, revert)
 
     func rotate(domainNamed name: String) async throws -> RotationSummary {
-        let domain = try lookUp(name)
-        return try await rotateLive(domain, reason: "requested through genidctl")
+        let (domain, effects) = try effects(of: name)
+        return try await queue.run(domain.uuidString) {
+            try await self.rotated(effects.rotateLive(reason: "requested through genidctl", store: self.store),
+                                   domain: domain)
+        }
     }
 
     func revert(domainNamed name: String, snapshot: String) async throws -> RotationSummary {
+        let (domain, effects) = try effects(of: name)
+        return try await queue.run(domain.uuidString) {
+            let rotation = try await effects.rotator(store: self.store).revert(to: snapshot)
+            await self.markCurrent(snapshot, of: domain)
+            return try await self.rotated(rotation, domain: domain)
+        }
+    }
+
+    private func effects(of name: String) throws -> (Domain, LibvirtDomainEffects) {
+        guard let connection else { throw DaemonError.libvirtUnavailable("not connected to libvirtd (yet)") }
         let domain = try lookUp(name)
-        let (vm, live) = try await attach(domain)
-        let rotation = try await Rotator(vm: vm, ledger: ledger).revert(to: snapshot)
-        markCurrent(snapshot, of: domain)
-        return await rotated(rotation, live: live)
+        return (domain, LibvirtDomainEffects(domain: domain, connection: connection, logger: logger))
+    }
+
+    private func rotated(_ rotation: Rotation, domain: Domain) async throws -> RotationSummary {
+        await conclude(executor.rotated(rotation), for: try DomainObservation.read(domain))
+        return RotationSummary(domain: rotation.vm, event: rotation.event.rawValue, source: rotation.source,
+                               value: rotation.value.description, pauseMilliseconds: rotation.pauseMilliseconds,
+                               totalMilliseconds: rotation.totalMilliseconds)
     }
 
     /// libvirt did not see the revert: make the snapshot its current one
@@ -179,37 +160,11 @@ actor DomainGuard {
         }
     }
 
-    private func rotateLive(_ domain: Domain, reason: String) async throws -> RotationSummary {
-        let (vm, live) = try await attach(domain)
-        logger.info("rotating through the QEMU monitor", metadata: ["domain": "\(vm.name)", "reason": "\(reason)"])
-        let rotation = try await Rotator(vm: vm, ledger: ledger).rotate()
-        return await rotated(rotation, live: live)
-    }
-
-    private func attach(_ domain: Domain) async throws -> (AttachedVM, DomainSnapshot) {
-        let snapshot = try DomainSnapshot.take(domain)
-        guard snapshot.isActive else { throw DaemonError.notRunning(domain: snapshot.name) }
-        guard snapshot.hasGenID else { throw DaemonError.noGenID(domain: snapshot.name) }
-        let monitor = LibvirtMonitor(domain: domain)
-        let memory = try await DomainMemory.openForRotation(domain: snapshot.name, monitor: monitor)
-        return (AttachedVM(name: snapshot.name, monitor: monitor, memory: memory), snapshot)
-    }
-
-    private func rotated(_ rotation: Rotation, live: DomainSnapshot) async -> RotationSummary {
-        metrics.rotation("passthrough")
-        metrics.action(rotation.event.rawValue)
-        notes[rotation.vm, default: Note()].lastAction = "\(rotation.event.rawValue) \(rotation.source): \(rotation.value)"
-        await beginReadiness(live, value: rotation.value)
-        return RotationSummary(domain: rotation.vm, event: rotation.event.rawValue, source: rotation.source,
-                               value: rotation.value, pauseMilliseconds: rotation.pauseMilliseconds,
-                               totalMilliseconds: rotation.totalMilliseconds)
-    }
-
     // MARK: Readiness and status
 
-    private func beginReadiness(_ snapshot: DomainSnapshot, value: String) async {
-        let path = snapshot.liveXML.flatMap { try? DomainXML.channelSocketPath(target: configuration.agentChannel, in: $0) }
-        await readiness.begin(domain: snapshot.name, value: value, channelPath: path)
+    private func beginReadiness(_ domain: DomainObservation, value: GenerationID) async {
+        let path = domain.liveXML.flatMap { try? DomainXML.channelSocketPath(target: configuration.agentChannel, in: $0) }
+        await readiness.begin(domain: domain.name, value: value.description, channelPath: path)
     }
 
     /// The value the running domain has now, for `wait-ready`. A genidd
@@ -219,10 +174,10 @@ actor DomainGuard {
         while connection == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        let snapshot = try DomainSnapshot.take(try lookUp(name))
-        guard snapshot.isActive else { throw DaemonError.notRunning(domain: name) }
-        guard let value = snapshot.liveValue else { throw DaemonError.noGenID(domain: name) }
-        return value
+        let domain = try DomainObservation.read(try lookUp(name))
+        guard domain.isActive else { throw DaemonError.notRunning(domain: name) }
+        guard let value = domain.liveValue else { throw DaemonError.noGenID(domain: name) }
+        return value.description
     }
 
     func status(domainNamed name: String?) async throws -> [DomainStatus] {
@@ -230,23 +185,11 @@ actor DomainGuard {
         let domains = try name.map { [try lookUp($0)] } ?? connection.allDomains()
         var result: [DomainStatus] = []
         for domain in domains.sorted(by: { $0.name < $1.name }) {
-            let snapshot = try DomainSnapshot.take(domain)
+            let observation = try DomainObservation.read(domain)
             let state = (try? domain.state().state.description) ?? "unknown"
-            var readiness = snapshot.isActive ? "unknown" : "not-running"
-            var readyValue: String?, detail: String?
-            if snapshot.isActive, let gate = await self.readiness.state(of: snapshot.name) {
-                switch gate {
-                case .adjusting(let value, _): (readiness, readyValue) = ("adjusting", value)
-                case .ready(let value, _): (readiness, readyValue) = ("ready", value)
-                case .failed(let value, let reason): (readiness, readyValue, detail) = ("failed", value, reason)
-                }
-            }
-            let note = notes[snapshot.name]
-            result.append(DomainStatus(
-                name: snapshot.name, uuid: domain.uuidString, state: state, hasGenID: snapshot.hasGenID,
-                liveValue: snapshot.liveValue, persistentValue: snapshot.persistentValue, readiness: readiness,
-                readyValue: readyValue, readinessDetail: detail, lastAction: note?.lastAction,
-                lastError: snapshot.hasGenID ? note?.lastError : DaemonError.noGenID(domain: snapshot.name).description))
+            result.append(StatusReport.make(observation, state: state,
+                                            readiness: await readiness.state(of: observation.name),
+                                            note: notes[observation.name]))
         }
         return result
     }
@@ -265,13 +208,9 @@ actor DomainGuard {
     private func settleGuestMemory(_ domain: Domain) async {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            guard let snapshot = try? DomainSnapshot.take(domain), snapshot.isActive,
-                  let guest = snapshot.guestValue, guest != snapshot.libvirtLiveValue else { return }
+            guard let observation = try? DomainObservation.read(domain), observation.isActive,
+                  let guest = observation.guestValue, guest != observation.libvirtLiveValue else { return }
             try? await Task.sleep(for: .milliseconds(100))
         }
-    }
-
-    static func eventName(_ event: PolicyEvent) -> String {
-        "\(event)".lowercased().replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: "_", with: "-")
     }
 }

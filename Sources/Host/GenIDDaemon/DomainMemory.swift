@@ -72,11 +72,11 @@ enum DomainMemory {
     }
 
     /// The value the guest sees: the 16 bytes its ACPI tables point at.
-    static func guestValue(domain: String) throws(DaemonError) -> (GenerationID, any GuestMemory) {
+    static func guestValue(domain: String) throws(DaemonError) -> GenerationID {
         let memory = try open(domain: domain)
         do {
             let slot = try ACPIWalk.locateVMGenID(in: memory).slot
-            return (try memory.readValue(at: slot), memory)
+            return try memory.readValue(at: slot)
         } catch {
             throw .guestMemory(domain: domain, reason: "\(error)")
         }

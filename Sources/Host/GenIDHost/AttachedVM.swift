@@ -1,5 +1,5 @@
 import Foundation
-import GenerationLedger
+import GenerationStore
 import QMP
 import Synchronization
 import VMGenID
@@ -9,23 +9,24 @@ import VMGenID
 /// memory, and where the VMGENID value sits in it (found once through the
 /// guest's ACPI tables, then cached).
 public final class AttachedVM: Sendable {
-    /// The name the ledger files this VM's values under.
-    public let name: String
+    /// Who the ledger files this VM's values under.
+    public let identity: VMIdentity
+    public var name: String { identity.name }
     public let monitor: any QEMUMonitor
     public let memory: any GuestMemory
     private let cachedSlot = Mutex<VMGenIDSlot?>(nil)
 
-    public init(name: String, monitor: any QEMUMonitor, memory: any GuestMemory) {
-        self.name = name
+    public init(identity: VMIdentity, monitor: any QEMUMonitor, memory: any GuestMemory) {
+        self.identity = identity
         self.monitor = monitor
         self.memory = memory
     }
 
-    public static func attach(name: String, qmpSocket: String, memory source: GuestMemorySource,
+    public static func attach(identity: VMIdentity, qmpSocket: String, memory source: GuestMemorySource,
                               timeout: Duration = .seconds(10)) async throws -> AttachedVM {
         let qmp = try await QMPClient.connect(unixSocketPath: qmpSocket, timeout: timeout)
         do {
-            return AttachedVM(name: name, monitor: qmp, memory: try await source.open(using: qmp))
+            return AttachedVM(identity: identity, monitor: qmp, memory: try await source.open(using: qmp))
         } catch {
             await qmp.close()
             throw error

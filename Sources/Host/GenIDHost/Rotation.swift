@@ -1,10 +1,10 @@
 import Foundation
-import GenerationLedger
+import GenerationStore
 import QMP
 import VMGenID
 
 /// What a state load through genid did.
-public struct Rotation: Sendable, Codable {
+public struct Rotation: Sendable, Codable, Equatable {
     public enum Event: String, Sendable, Codable {
         case revert, restore, rotate
     }
@@ -14,7 +14,7 @@ public struct Rotation: Sendable, Codable {
     /// Snapshot name or state file.
     public var source: String
     /// The fresh value now in guest memory (recorded in the ledger first).
-    public var value: String
+    public var value: GenerationID
     /// Guest-physical address of the value.
     public var slot: String
     /// Milliseconds: recording the value in the ledger (before the pause),
@@ -25,13 +25,34 @@ public struct Rotation: Sendable, Codable {
     public var writeMilliseconds: Double
     public var pauseMilliseconds: Double
     public var totalMilliseconds: Double
+    /// What went wrong after the guest already runs on the fresh value (a
+    /// temporary snapshot left behind): worth telling, not a failure.
+    public var warnings: [String] = []
     /// When QEMU's `cont` returned (the guest runs again), on the host's
     /// continuous clock; not encoded. For latency measurements.
     public var resumedAt: ContinuousClock.Instant? = nil
 
+    public init(vm: String, event: Event, source: String, value: GenerationID, slot: String,
+                ledgerMilliseconds: Double = 0, loadMilliseconds: Double = 0, writeMilliseconds: Double = 0,
+                pauseMilliseconds: Double = 0, totalMilliseconds: Double = 0, warnings: [String] = [],
+                resumedAt: ContinuousClock.Instant? = nil) {
+        self.vm = vm
+        self.event = event
+        self.source = source
+        self.value = value
+        self.slot = slot
+        self.ledgerMilliseconds = ledgerMilliseconds
+        self.loadMilliseconds = loadMilliseconds
+        self.writeMilliseconds = writeMilliseconds
+        self.pauseMilliseconds = pauseMilliseconds
+        self.totalMilliseconds = totalMilliseconds
+        self.warnings = warnings
+        self.resumedAt = resumedAt
+    }
+
     enum CodingKeys: String, CodingKey {
         case vm, event, source, value, slot, ledgerMilliseconds, loadMilliseconds, writeMilliseconds
-        case pauseMilliseconds, totalMilliseconds
+        case pauseMilliseconds, totalMilliseconds, warnings
     }
 }
 
@@ -49,11 +70,11 @@ public struct Rotation: Sendable, Codable {
 /// on a stale value, the very bug this exists to prevent.
 public struct Rotator: Sendable {
     public let vm: AttachedVM
-    public let ledger: GenerationLedger
+    public let store: any GenerationStore
 
-    public init(vm: AttachedVM, ledger: GenerationLedger) {
+    public init(vm: AttachedVM, store: any GenerationStore) {
         self.vm = vm
-        self.ledger = ledger
+        self.store = store
     }
 
     /// Reverts to internal snapshot `name` in the same QEMU process.
@@ -84,10 +105,18 @@ public struct Rotator: Sendable {
             try? await cont()
             throw error
         }
-        let rotation = try await loadAndRotate(event: .rotate, source: temporary, alreadyStopped: true) {
+        var rotation = try await loadAndRotate(event: .rotate, source: temporary, alreadyStopped: true) {
             try await vm.silentMonitorCommand("loadvm \(temporary)")
         }
-        try await deleteSnapshot(named: temporary)
+        // The guest already runs on the fresh value: a snapshot that will
+        // not go away is a leftover to report, not a failed rotation.
+        do {
+            try await deleteSnapshot(named: temporary)
+        } catch {
+            let warning = "the temporary snapshot '\(temporary)' was left behind (\(error)); delete it with 'delvm'"
+            rotation.warnings.append(warning)
+            try? await store.audit(vm.identity, kind: "rotation-leftover", message: warning)
+        }
         return rotation
     }
 
@@ -124,10 +153,7 @@ public struct Rotator: Sendable {
         // Recorded before the VM pauses: the ledger's durable commit is the
         // slowest step and need not stretch the guest's pause. A value
         // recorded for a load that then fails is never given and never reused.
-        let record = try ledger.issueFresh(vm: vm.name, event: event.rawValue, detail: source) {
-            GenerationID.random().description
-        }
-        let value = GenerationID(record.value)!
+        let value = try await store.issueFresh(for: vm.identity, event: event.rawValue, detail: source).value
         let paused = clock.now
         let loaded: ContinuousClock.Instant
         let slot: VMGenIDSlot
@@ -139,14 +165,14 @@ public struct Rotator: Sendable {
             try vm.memory.writeAndVerify(value, to: slot)
         } catch {
             let state = (try? await vm.runState()) ?? "unknown"
-            _ = try? ledger.audit(vm: vm.name, kind: "rotation-failed",
-                                  message: "\(event.rawValue) \(source): \(error); \(value) was recorded but not given")
+            try? await store.audit(vm.identity, kind: "rotation-failed",
+                                   message: "\(event.rawValue) \(source): \(error); \(value) was recorded but not given")
             throw HostError.rotationFailed(event: event.rawValue, source: source, reason: "\(error)", runState: state)
         }
         let written = clock.now
         try await cont()
         let resumed = clock.now
-        return Rotation(vm: vm.name, event: event, source: source, value: value.description, slot: slot.description,
+        return Rotation(vm: vm.name, event: event, source: source, value: value, slot: slot.description,
                         ledgerMilliseconds: (paused - started).milliseconds,
                         loadMilliseconds: (loaded - paused).milliseconds,
                         writeMilliseconds: (written - loaded).milliseconds,

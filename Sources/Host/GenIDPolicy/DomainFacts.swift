@@ -15,7 +15,7 @@ public enum LedgerStanding: Sendable, Hashable {
 /// Everything the policy needs to know about a domain when an event arrives.
 /// Plain values, so tests build them directly.
 public struct DomainFacts: Sendable, Hashable {
-    /// Display name (the ledger should key domains by UUID: names change).
+    /// Display name (the ledger knows the domain by its UUID: names change).
     public var name: String
     /// Running (or paused): the live definition is in use.
     public var isActive: Bool
@@ -49,17 +49,17 @@ public struct DomainFacts: Sendable, Hashable {
     }
 
     /// Builds the facts with ledger lookups done by closures: `owner(value)`
-    /// returns the domain that has the value (nil: unrecorded), `latest(role)`
-    /// this domain's latest value in that role.
+    /// says who has the value (nil: unrecorded) and whether that is this
+    /// same domain (by UUID, so a rename is not a clone); `latestLive` and
+    /// `latestPersistent` are this domain's latest values in each role.
     public init(
         name: String, isActive: Bool, hasGenIDElement: Bool,
         liveValue: String?, persistentValue: String?,
-        owner: (String) -> String?, latestLive: String?, latestPersistent: String?
+        owner: (String) -> (name: String, isThisDomain: Bool)?, latestLive: String?, latestPersistent: String?
     ) {
         func standing(_ value: String?, latest: String?) -> LedgerStanding {
-            guard let value else { return .unrecorded }
-            guard let owner = owner(value) else { return .unrecorded }
-            if owner != name { return .otherDomain(owner) }
+            guard let value, let owner = owner(value) else { return .unrecorded }
+            if !owner.isThisDomain { return .otherDomain(owner.name) }
             return value == latest ? .latestForThisDomain : .earlierForThisDomain
         }
         self.init(

@@ -19,15 +19,19 @@ struct GenIDCtl: AsyncParsableCommand {
             The 'qemu' verbs talk to one QEMU directly through its QMP socket
             and reach guest RAM through the shared RAM file (-object
             memory-backend-file,share=on,mem-path=FILE) or /proc/PID/mem.
+            Their options come after the verb.
 
             Examples:
-              genidctl qemu --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram snapshot base
-              genidctl qemu --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram revert base
-              genidctl qemu --qmp /run/vm1/qmp.sock --pid 1234 status --json
-              genidctl history --vm vm1
+              genidctl qemu snapshot base \\
+                --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram
+              genidctl qemu revert base \\
+                --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram
+              genidctl qemu status --json \\
+                --qmp /run/vm1/qmp.sock --pid "$(cat /run/vm1/qemu.pid)"
+              genidctl history --vm web1
               genidctl status --json
               genidctl wait-ready web1 --timeout 30
-              genidctl libvirt enable web1
+              genidctl libvirt enable db1
             """,
         subcommands: [StatusCommand.self, HistoryCommand.self, WaitReadyCommand.self, RotateCommand.self,
                       RevertCommand.self, ReconcileCommand.self, NotifyCommand.self, LibvirtCommand.self,

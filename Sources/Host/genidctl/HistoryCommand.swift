@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import GenIDControl
-import GenerationLedger
+import GenerationStore
+import SQLiteGenerationStore
 
-struct HistoryCommand: ParsableCommand {
+struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "List every value the ledger holds, oldest first.",
@@ -28,10 +29,14 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "Verify that no value appears twice.") var check = false
     @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
+    func run() async throws {
         let file = ledger ?? ProcessInfo.processInfo.environment["GENID_LEDGER"]
-        let records = try file.map { try Self.fromLedger($0, vm: vm, limit: limit) }
-            ?? Self.fromDaemon(socket, vm: vm, limit: limit)
+        let records: [GenerationRecord]
+        if let file {
+            records = try await SQLiteGenerationStore(path: file).history(vm: vm, limit: limit)
+        } else {
+            records = try Self.fromDaemon(socket, vm: vm, limit: limit)
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -40,22 +45,18 @@ struct HistoryCommand: ParsableCommand {
         } else {
             let formatter = ISO8601DateFormatter()
             for record in records {
-                print([formatter.string(from: record.createdAt), record.vm, record.value, record.event,
-                       record.origin.rawValue, record.detail ?? ""].joined(separator: "  "))
+                print([formatter.string(from: record.createdAt), record.vm.name, record.value.description,
+                       record.role.rawValue, record.event, record.origin.rawValue, record.detail ?? ""]
+                    .joined(separator: "  "))
             }
         }
         if check {
-            let duplicates = Dictionary(grouping: records, by: \.value).filter { $0.value.count > 1 }.keys.sorted()
+            let duplicates = Dictionary(grouping: records, by: \.value).filter { $0.value.count > 1 }.keys.map(\.description).sorted()
             guard duplicates.isEmpty else {
                 FileHandle.standardError.write(Data("genidctl: values recorded twice: \(duplicates)\n".utf8))
                 throw ExitCode.failure
             }
         }
-    }
-
-    static func fromLedger(_ path: String, vm: String?, limit: Int?) throws -> [GenerationRecord] {
-        let records = try GenerationLedger(path: path).history(vm: vm)
-        return limit.map { Array(records.suffix($0)) } ?? records
     }
 
     static func fromDaemon(_ socket: String, vm: String?, limit: Int?) throws -> [GenerationRecord] {
@@ -66,9 +67,6 @@ struct HistoryCommand: ParsableCommand {
             throw failure("genidctl: \(error)\n(or read a ledger file directly: --ledger PATH or $GENID_LEDGER)", code: 3)
         }
         guard response.ok else { throw failure("genidctl: \(response.error ?? "genidd refused")", code: 1) }
-        return (response.history ?? []).map {
-            GenerationRecord(id: $0.id, vm: $0.vm, value: $0.value, event: $0.event, detail: $0.detail,
-                             origin: GenerationRecord.Origin(rawValue: $0.origin) ?? .observed, createdAt: $0.createdAt)
-        }
+        return response.history ?? []
     }
 }

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import GenIDHost
-import GenerationLedger
+import GenerationStore
+import SQLiteGenerationStore
 
 struct QEMUCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,6 +13,16 @@ struct QEMUCommand: AsyncParsableCommand {
             guest a fresh value: record a new value in the ledger, stop, load,
             write and verify it in guest memory, cont. If a step after the load fails, the
             VM is left paused rather than resumed on a stale value.
+
+            Examples (the verb first, then its options):
+              genidctl qemu snapshot base \\
+                --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram
+              genidctl qemu revert base \\
+                --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram
+              genidctl qemu rotate \\
+                --qmp /run/vm1/qmp.sock --pid "$(cat /run/vm1/qemu.pid)"
+              genidctl qemu status --json \\
+                --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram
             """,
         subcommands: [StatusVerb.self, SnapshotVerb.self, RevertVerb.self, SaveVerb.self, RestoreVerb.self,
                       RotateVerb.self]
@@ -53,19 +64,19 @@ struct QEMUTargetOptions: ParsableArguments {
     }
 
     func attach() async throws -> AttachedVM {
-        try await AttachedVM.attach(name: name ?? qmp, qmpSocket: qmp, memory: memorySource)
+        try await AttachedVM.attach(identity: VMIdentity(name: name ?? qmp), qmpSocket: qmp, memory: memorySource)
     }
 
-    func openLedger() throws -> GenerationLedger {
-        try GenerationLedger(path: ledger ?? GenerationLedger.defaultPath)
+    func openStore() throws -> any GenerationStore {
+        try SQLiteGenerationStore(path: ledger ?? LedgerLocation.default)
     }
 
     /// Attaches, runs `body`, and closes the connection on every path.
     func withRotator<T>(_ body: (Rotator) async throws -> T) async throws -> T {
-        let ledger = try openLedger()
+        let store = try openStore()
         let vm = try await attach()
         do {
-            let result = try await body(Rotator(vm: vm, ledger: ledger))
+            let result = try await body(Rotator(vm: vm, store: store))
             await vm.close()
             return result
         } catch {
@@ -94,13 +105,13 @@ struct StatusVerb: AsyncParsableCommand {
             let qemu = try await vm.qemuValue()
             let guest = try vm.guestMemoryValue()
             let state = try await vm.runState()
-            let latest = try rotator.ledger.latest(vm: vm.name)
-            let owner = try rotator.ledger.record(for: guest.description)
+            let latest = try await rotator.store.latest(of: vm.identity, role: .live)
+            let owner = try await rotator.store.owner(of: guest)
             let fields: [(String, String)] = [
                 ("vm", vm.name), ("run_state", state), ("qemu_value", qemu.description),
                 ("guest_value", guest.description), ("slot", try vm.slot().description),
-                ("ledger_latest", latest?.value ?? "none"), ("ledger_event", latest?.event ?? "none"),
-                ("guest_value_owner", owner?.vm ?? "none"),
+                ("ledger_latest", latest?.value.description ?? "none"), ("ledger_event", latest?.event ?? "none"),
+                ("guest_value_owner", owner?.vm.name ?? "none"),
             ]
             printFields(fields, json: target.json)
         }
@@ -136,7 +147,7 @@ struct SaveVerb: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "save",
         abstract: "Save the VM state to a file (a migration stream); the VM keeps its run state.",
-        discussion: "Restore it into a QEMU started with '-incoming defer' with 'genidctl qemu restore FILE'.")
+        discussion: "Restore it into a QEMU started with '-incoming defer' with 'genidctl qemu restore FILE --qmp SOCK --ram-file RAM'.")
     @OptionGroup var target: QEMUTargetOptions
     @Argument(help: "State file to write.") var file: String
 
@@ -177,7 +188,7 @@ struct RotateVerb: AsyncParsableCommand {
 func printRotation(_ rotation: Rotation, json: Bool) {
     printFields([
         ("vm", rotation.vm), ("event", rotation.event.rawValue), ("source", rotation.source),
-        ("value", rotation.value), ("slot", rotation.slot),
+        ("value", rotation.value.description), ("slot", rotation.slot),
         ("ledger_ms", String(format: "%.2f", rotation.ledgerMilliseconds)),
         ("load_ms", String(format: "%.2f", rotation.loadMilliseconds)),
         ("write_ms", String(format: "%.3f", rotation.writeMilliseconds)),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GenIDDaemon
+import SQLiteGenerationStore
 
 @main
 struct GenIDD: AsyncParsableCommand {
@@ -57,6 +58,6 @@ struct GenIDD: AsyncParsableCommand {
             print(try configuration.jsonText())
             return
         }
-        try await Daemon(configuration: configuration).run()
+        try await Daemon(configuration: configuration, store: try SQLiteGenerationStore(path: configuration.ledger)).run()
     }
 }

@@ -91,7 +91,7 @@ public struct GuestBenchmark: Sendable {
         let (rotations, mmapLoads, reads) = (self.rotations, self.mmapLoads, self.reads)
         return try await context.withBootedMachine { machine, _ in
             let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
-            let rotator = Rotator(vm: vm, ledger: ledger)
+            let rotator = Rotator(vm: vm, store: ledger)
             guard let agent = await machine.agent else { throw LabError.agentProtocol("the agent is not connected") }
             let status = try await machine.observe()
             guard status.sysgenidProvider == provider.rawValue else {

@@ -51,7 +51,7 @@ public struct LibvirtDefinitionScenario: Sendable {
             let started = ContinuousClock.now
             let guest = try await shared.startAndObserve(domain)
             report.timingsMs["start_to_agent"] = (ContinuousClock.now - started).milliseconds
-            shared.checkFirstRun(&report, label: "after the inactive revert", domain: domain, guest: guest,
+            await shared.checkFirstRun(&report, label: "after the inactive revert", domain: domain, guest: guest,
                                  expected: fresh, notAnyOf: [original, first.value?.description])
             report.restores.append(.init(hostGuid: fresh, guestGuid: guest.value?.description,
                                          guestObservedChange: guest.value?.description != first.value?.description,
@@ -76,7 +76,7 @@ public struct LibvirtDefinitionScenario: Sendable {
                 report.check("genidd gave the copy a fresh value before it first ran", fresh != nil && fresh != copied,
                              "copied \(copied ?? "none"), now \(fresh ?? "none")")
                 let guest = try await shared.startAndObserve(copy)
-                shared.checkFirstRun(&report, label: "in the copy", domain: copy, guest: guest, expected: fresh,
+                await shared.checkFirstRun(&report, label: "in the copy", domain: copy, guest: guest, expected: fresh,
                                      notAnyOf: [copied])
                 let sourceNow = try await source.observe()
                 report.check("both guests see different values",
@@ -120,9 +120,9 @@ public struct LibvirtDefinitionScenario: Sendable {
                     let copyGuest = try await shared.startAndObserve(copy)
                     let revertedGuest = try await shared.startAndObserve(reverted)
                     let earlier = [copied, revertedValue, sourceGuest.value?.description]
-                    shared.checkFirstRun(&report, label: "in the copy", domain: copy, guest: copyGuest,
+                    await shared.checkFirstRun(&report, label: "in the copy", domain: copy, guest: copyGuest,
                                          expected: copyFresh, notAnyOf: earlier)
-                    shared.checkFirstRun(&report, label: "in the reverted domain", domain: reverted, guest: revertedGuest,
+                    await shared.checkFirstRun(&report, label: "in the reverted domain", domain: reverted, guest: revertedGuest,
                                          expected: revertedFresh, notAnyOf: earlier)
                     report.check("the two guests see different values",
                                  copyGuest.value != nil && copyGuest.value != revertedGuest.value)

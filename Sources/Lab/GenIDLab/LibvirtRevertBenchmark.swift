@@ -1,5 +1,6 @@
 import Foundation
 import GenIDControl
+import VMGenID
 import Libvirt
 
 /// libvirt's own running revert (it restarts QEMU) against genid's
@@ -85,8 +86,8 @@ public struct LibvirtRevertBenchmark: Sendable {
                 report.check("the guest sees the value of genidctl rotate", rotated != nil
                                 && guest.value?.description == rotated,
                              "genidd \(rotated ?? "none"), guest \(guest.value?.description ?? "none")")
-                report.check("genidctl rotate's value is in the ledger",
-                             rotated.flatMap { try? shared.ledger.record(for: $0) }?.vm == domain.name)
+                let record = await LabReport.record(of: rotated.flatMap(GenerationID.init), in: shared.ledger)
+                report.check("genidctl rotate's value is in the ledger", record?.vm.name == domain.name)
                 return Result(
                     guestKernel: shared.image.kernel.release, rounds: rounds,
                     libvirtMilliseconds: libvirt, genidctlMilliseconds: genid,

@@ -67,7 +67,7 @@ public struct LibvirtRevertScenario: Sendable {
                     let label = "after \(mode.rawValue) \(index)"
                     // Ready means genidd has recorded the value: ask first, then read the ledger.
                     let ready = try await shared.waitReady(domain)
-                    report.checkNewGeneration(label: label, guest: after, baseline: baseline, libvirtValue: libvirtValue,
+                    await report.checkNewGeneration(label: label, guest: after, baseline: baseline, libvirtValue: libvirtValue,
                                               domain: domain.name, seen: seen, ledger: shared.ledger)
                     report.check("wait-ready returned for the guest's value \(label)",
                                  ready.value == after.value?.description,
@@ -80,7 +80,8 @@ public struct LibvirtRevertScenario: Sendable {
                 }
                 let times = report.restores.compactMap(\.elapsedMs).sorted()
                 report.timingsMs["\(mode.rawValue)_median"] = times[times.count / 2]
-                report.check("no value twice in the ledger", (try? shared.ledger.duplicateValues().isEmpty) == true)
+                let duplicates = try? await shared.ledger.duplicateValues()
+                report.check("no value twice in the ledger", duplicates?.isEmpty == true)
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GenIDControl
-import GenerationLedger
+import GenerationStore
+import SQLiteGenerationStore
 import Libvirt
 import VMGenID
 
@@ -13,7 +14,7 @@ struct LibvirtScenarioContext {
     let environment: LibvirtEnvironment
     let connection: Connection
     let genidd: LabGenidd
-    let ledger: GenerationLedger
+    let ledger: any GenerationStore
     var report: LabReport
     let progress: @Sendable (String) -> Void
 
@@ -44,7 +45,7 @@ struct LibvirtScenarioContext {
             try await genidd.start()
             context = LibvirtScenarioContext(
                 settings: settings, image: image, environment: environment, connection: connection, genidd: genidd,
-                ledger: try GenerationLedger(path: genidd.ledgerPath), report: report, progress: progress)
+                ledger: try SQLiteGenerationStore(path: genidd.ledgerPath), report: report, progress: progress)
         } catch {
             report.error = "\(error)\n--- genidd log ---\n\(genidd.log(lines: 20))"
             report.check("scenario ran to completion", false, "\(error)")
@@ -124,13 +125,13 @@ extension LabReport {
     /// this domain, and the guest kernel processed it.
     mutating func checkNewGeneration(label: String, guest: GuestObservation, baseline: GuestObservation,
                                      libvirtValue: String?, domain: String, seen: [GenerationID],
-                                     ledger: GenerationLedger) {
+                                     ledger: any GenerationStore) async {
         let value = guest.value?.description
         check("guest value equals libvirt's live value \(label)", value != nil && value == libvirtValue,
               "guest \(value ?? guest.valueError ?? "nothing"), libvirt \(libvirtValue ?? "nothing")")
         check("guest value never seen before \(label)", guest.value.map { !seen.contains($0) } ?? false,
               "guest \(value ?? "nothing"); earlier: \(seen.map(\.description).joined(separator: ", "))")
-        let owner = value.flatMap { try? ledger.record(for: $0) }?.vm
+        let owner = await LabReport.record(of: guest.value, in: ledger)?.vm.name
         check("value recorded in the ledger for \(domain) \(label)", owner == domain,
               "ledger owner: \(owner ?? "not recorded")")
         let forks = (baseline.kernelVMForkCount ?? 0, guest.kernelVMForkCount ?? 0)
@@ -179,15 +180,24 @@ extension LibvirtScenarioContext {
 
     /// The checks of a domain's first run after genidd gave it a fresh value.
     func checkFirstRun(_ report: inout LabReport, label: String, domain: LabDomain, guest: GuestObservation,
-                       expected: String?, notAnyOf earlier: [String?]) {
+                       expected: String?, notAnyOf earlier: [String?]) async {
         let value = guest.value?.description
         report.check("the guest sees the value genidd wrote \(label)", value != nil && value == expected,
                      "guest \(value ?? guest.valueError ?? "nothing"), definition \(expected ?? "none")")
         let earlierValues = earlier.compactMap { $0 }
         report.check("the guest's value was never seen before \(label)", value.map { !earlierValues.contains($0) } ?? false,
                      "guest \(value ?? "nothing"); earlier \(earlierValues.joined(separator: ", "))")
-        let record = value.flatMap { try? ledger.record(for: $0) }
-        report.check("the value is in the ledger for \(domain.name) \(label)", record?.vm == domain.name,
-                     "ledger: \(record.map { "\($0.vm) \($0.event)" } ?? "not recorded")")
+        let record = await LabReport.record(of: guest.value, in: ledger)
+        report.check("the value is in the ledger for \(domain.name) \(label)", record?.vm.name == domain.name,
+                     "ledger: \(record.map { "\($0.vm.name) \($0.event)" } ?? "not recorded")")
+    }
+}
+
+extension LabReport {
+    /// The ledger's record of `value`; nil when it is not recorded (or the
+    /// ledger cannot be read, which the check that uses it then reports).
+    static func record(of value: GenerationID?, in ledger: any GenerationStore) async -> GenerationRecord? {
+        guard let value else { return nil }
+        return try? await ledger.owner(of: value)
     }
 }

@@ -2,6 +2,7 @@ import GuestAgent
 import Foundation
 import AgentProtocol
 import GenIDHost
+import GenerationStore
 import QMP
 import VMGenID
 import Synchronization
@@ -121,7 +122,8 @@ public actor Machine {
     /// shared guest RAM, for rotations.
     public func attach(name: String) async throws -> AttachedVM {
         let qmp = try await connectQMP()
-        return AttachedVM(name: name, monitor: qmp, memory: try MappedRAMFile(path: directory.ramFile))
+        return AttachedVM(identity: VMIdentity(name: name), monitor: qmp,
+                          memory: try MappedRAMFile(path: directory.ramFile))
     }
 
     /// Asks the agent; fails if the agent is not connected yet.

@@ -31,9 +31,9 @@ public struct QEMURestoreScenario: Sendable {
                 let baseline = try await machine.observe()
                 report.baselineGuid = baseline.value?.description
                 report.checkProvider(provider, baseline)
-                try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
-                                  origin: .observed)
-                try await Rotator(vm: vm, ledger: ledger).save(to: stateFile)
+                try await ledger.record(try await vm.qemuValue(), for: vm.identity, role: .live, event: "boot",
+                                  detail: nil, origin: .observed)
+                try await Rotator(vm: vm, store: ledger).save(to: stateFile)
                 progress("saved the guest state to \(stateFile)")
                 return baseline
             }
@@ -44,11 +44,11 @@ public struct QEMURestoreScenario: Sendable {
                 let (rotation, after) = try await context.withBootedMachine(incoming: true, consoleLog: log) {
                     machine, _ in
                     let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
-                    let rotation = try await Rotator(vm: vm, ledger: ledger).restore(from: stateFile)
+                    let rotation = try await Rotator(vm: vm, store: ledger).restore(from: stateFile)
                     try await machine.waitForAgent(timeout: settings.agentTimeout)
                     return (rotation, try await machine.observeChange(after: baseline))
                 }
-                let host = GenerationID(rotation.value)!
+                let host = rotation.value
                 let guestText = after.value?.description ?? (after.valueError ?? "nothing")
                 let observed = after.kernelVMForkCount.flatMap { now in baseline.kernelVMForkCount.map { now > $0 } }
                 context.report.check("guest GUID equals host GUID after restore \(index)", after.value == host,
@@ -90,11 +90,11 @@ public struct QEMURotateScenario: Sendable {
                 let baseline = try await machine.observe()
                 report.baselineGuid = baseline.value?.description
                 report.checkProvider(provider, baseline)
-                try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
-                                  origin: .observed)
-                let rotation = try await Rotator(vm: vm, ledger: ledger).rotate()
+                try await ledger.record(try await vm.qemuValue(), for: vm.identity, role: .live, event: "boot",
+                                  detail: nil, origin: .observed)
+                let rotation = try await Rotator(vm: vm, store: ledger).rotate()
                 let after = try await machine.observeChange(after: baseline)
-                let host = GenerationID(rotation.value)!
+                let host = rotation.value
                 let observed = after.kernelVMForkCount.flatMap { now in baseline.kernelVMForkCount.map { now > $0 } }
                 let guestText = after.value?.description ?? (after.valueError ?? "nothing")
                 report.check("guest GUID equals host GUID after the rotation", after.value == host,

@@ -30,12 +30,12 @@ public struct QEMURevertScenario: Sendable {
             let ledger = context.ledger
             try await context.withBootedMachine { machine, report in
                 let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
-                let rotator = Rotator(vm: vm, ledger: ledger)
+                let rotator = Rotator(vm: vm, store: ledger)
                 let baseline = try await machine.observe()
                 report.baselineGuid = baseline.value?.description
                 if protected { report.checkProvider(provider, baseline) }
-                try ledger.record(vm: vm.name, value: try await vm.qemuValue().description, event: "boot",
-                                  origin: .observed)
+                try await ledger.record(try await vm.qemuValue(), for: vm.identity, role: .live, event: "boot",
+                                  detail: nil, origin: .observed)
                 try await rotator.snapshot(named: QEMURevertScenario.snapshotName)
                 progress("snapshot taken; \(count) reverts \(protected ? "through genid" : "with plain loadvm")")
                 var seen: [GenerationID] = baseline.value.map { [$0] } ?? []
@@ -61,7 +61,7 @@ public struct QEMURevertScenario: Sendable {
     private func revert(vm: AttachedVM, rotator: Rotator) async throws -> (GenerationID, Double) {
         if protected {
             let rotation = try await rotator.revert(to: QEMURevertScenario.snapshotName)
-            return (GenerationID(rotation.value)!, rotation.totalMilliseconds)
+            return (rotation.value, rotation.totalMilliseconds)
         }
         let clock = ContinuousClock()
         let started = clock.now

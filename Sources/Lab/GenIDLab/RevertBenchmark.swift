@@ -54,7 +54,7 @@ public struct RevertBenchmark: Sendable {
         let kernel = context.image.kernel.release
         return try await context.withBootedMachine { machine, _ in
             let vm = try await machine.attach(name: ScenarioContext.vmName(machine))
-            let rotator = Rotator(vm: vm, ledger: ledger)
+            let rotator = Rotator(vm: vm, store: ledger)
             let clock = ContinuousClock()
             try await rotator.snapshot(named: "genid-bench")
 

@@ -1,6 +1,7 @@
 import Foundation
 import GenIDHost
-import GenerationLedger
+import GenerationStore
+import SQLiteGenerationStore
 import QMP
 
 /// Boots the scenario's machine and keeps the report: the shared start of
@@ -8,7 +9,7 @@ import QMP
 struct ScenarioContext {
     let settings: LabSettings
     let image: GuestImage
-    let ledger: GenerationLedger
+    let ledger: any GenerationStore
     var report: LabReport
     let progress: @Sendable (String) -> Void
     /// The sysgenid provider the guest runs (`genid.provider=` on the kernel
@@ -25,7 +26,7 @@ struct ScenarioContext {
         image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
         report.guestKernel = image.kernel.release
         report.consoleLog = settings.consoleLogPath(scenario: scenario, release: image.kernel.release)
-        ledger = try GenerationLedger(path: settings.ledgerPath)
+        ledger = try SQLiteGenerationStore(path: settings.ledgerPath)
     }
 
     func configuration(incoming: Bool = false) -> MachineConfiguration {

@@ -4,7 +4,8 @@ import ArgumentParser
 import Foundation
 import GenIDHost
 import GenIDLab
-import GenerationLedger
+import GenerationStore
+import SQLiteGenerationStore
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct DemoCommand: AsyncParsableCommand {
         LabCleanup.shared.installSignalHandlers()
         let settings = lab.settings
         let image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
-        let ledger = try GenerationLedger(path: settings.ledgerPath)
+        let ledger = try SQLiteGenerationStore(path: settings.ledgerPath)
         var configuration = MachineConfiguration(image: image)
         configuration.accelerator = settings.accelerator
         progress("booting \(image.kernel.release) under \(settings.accelerator.rawValue) (about 5-10 s under TCG)")
@@ -46,7 +47,7 @@ struct DemoCommand: AsyncParsableCommand {
             show("after boot", booted)
 
             let vm = try await machine.attach(name: "demo/" + (machine.directory.path as NSString).lastPathComponent)
-            let rotator = Rotator(vm: vm, ledger: ledger)
+            let rotator = Rotator(vm: vm, store: ledger)
             try await rotator.snapshot(named: "demo")
             try await Task.sleep(for: .seconds(1))
 

@@ -16,7 +16,7 @@ struct GenIDLabCommand: AsyncParsableCommand {
             Typical use:
               make guest                          # build the guest agent
               genid-lab image --kernel 6.12       # build (or reuse) the image
-              genid-lab scenario boot --json      # boot, compare the guest's value with QEMU's
+              genid-lab scenario boot --json      # boot, compare guest and QEMU values
               genid-lab demo                      # boot and show what the guest sees
 
             Nothing outlives a run: QEMU, its sockets and its RAM file are

@@ -90,3 +90,20 @@ extension GenerationID {
         return GenerationID(rfcBytes: bytes)!
     }
 }
+
+/// Encoded as its RFC 4122 text, the form people, libvirt and QMP use.
+extension GenerationID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = GenerationID(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "'\(text)' is not a VM Generation ID"))
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -3,7 +3,8 @@
  * /dev/sysgenid: the system generation counter.
  *
  * The device holds one system-wide u32 counter that moves up each time the
- * VM generation changes. The full contract is sysgenid-abi.md; in short:
+ * VM generation changes. The full contract is Documentation/sysgenid-abi.md
+ * in the genid project; in short:
  * read() blocks until the fd is outdated and then returns the counter,
  * write() acknowledges it, poll() is readable while outdated, and mmap()
  * gives a read-only page whose first four bytes hold the counter.

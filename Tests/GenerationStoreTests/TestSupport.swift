@@ -25,19 +25,13 @@ struct TemporaryDirectory {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// Runs `body(0..<count)` on separate threads (not the Swift concurrency pool,
-/// which blocking SQLite waits would starve) and waits for all of them.
-func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    let group = DispatchGroup()
-    for index in 0..<count {
-        group.enter()
-        let thread = Thread {
-            body(index)
-            group.leave()
-        }
-        thread.start()
+/// Runs `body(0..<count)` as concurrent tasks and waits for all of them.
+/// Each store instance is its own SQLite connection with its own writer
+/// queue, so the tasks contend for the file's lock exactly as processes do.
+func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) async -> Void) async {
+    await withTaskGroup(of: Void.self) { group in
+        for index in 0..<count { group.addTask { await body(index) } }
     }
-    group.wait()
 }
 
 /// A lock-protected value shared between test threads.
@@ -55,9 +49,6 @@ final class Locked<Value>: @unchecked Sendable {
 
     var value: Value { withLock { $0 } }
 }
-
-/// A fresh random value in the ledger's text form.
-func randomValue() -> String { UUID().uuidString.lowercased() }
 
 // MARK: - The sqlite3 CLI as a genuinely separate process
 

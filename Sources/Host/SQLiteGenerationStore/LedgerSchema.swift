@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import GenerationStore
+import VMGenID
 
 /// The ledger's tables, their migrations, and how rows become records.
 ///
@@ -11,6 +13,9 @@ enum LedgerSchema {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: v1)
+        }
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: v2)
         }
         return migrator
     }
@@ -51,21 +56,40 @@ enum LedgerSchema {
         );
         CREATE INDEX audit_by_vm ON audit (vm, id);
         """
+
+    // Typed roles and identities that survive renames. genid before v2
+    // encoded the role as a "persistent." or "live." prefix of the event;
+    // the prefix becomes the role. Rows from then have no UUID and match
+    // their VM by name (`VMIdentity.isSameVM`).
+    private static let v2 = """
+        ALTER TABLE generation ADD COLUMN role TEXT NOT NULL DEFAULT 'live'
+            CHECK (role IN ('live', 'persistent'));
+        ALTER TABLE generation ADD COLUMN vm_uuid TEXT;
+        UPDATE generation SET role = 'persistent', event = substr(event, 12)
+            WHERE event LIKE 'persistent._%';
+        UPDATE generation SET event = substr(event, 6) WHERE event LIKE 'live._%';
+        CREATE INDEX generation_by_uuid ON generation (vm_uuid, id);
+        """
 }
 
 extension GenerationRecord {
     /// Column list matching `init(row:)`.
-    static let columns = "id, vm, value, event, detail, origin, created_at"
+    static let columns = "id, vm, vm_uuid, value, role, event, detail, origin, created_at"
 
     init(row: Row) throws {
-        let originText = try row.decode(String.self, forColumn: "origin")
-        guard let origin = Origin(rawValue: originText) else {
-            throw LedgerError.database("ledger row has an unknown origin '\(originText)'")
+        let originText: String = try row.decode(forColumn: "origin")
+        let roleText: String = try row.decode(forColumn: "role")
+        let valueText: String = try row.decode(forColumn: "value")
+        guard let origin = Origin(rawValue: originText), let role = GenerationRole(rawValue: roleText),
+              let value = GenerationID(valueText) else {
+            throw StoreError.unavailable("ledger row has an unreadable origin, role or value: "
+                + "'\(originText)', '\(roleText)', '\(valueText)'")
         }
         self.init(
             id: try row.decode(forColumn: "id"),
-            vm: try row.decode(forColumn: "vm"),
-            value: try row.decode(forColumn: "value"),
+            vm: VMIdentity(name: try row.decode(forColumn: "vm"), uuid: try row.decode(forColumn: "vm_uuid")),
+            value: value,
+            role: role,
             event: try row.decode(forColumn: "event"),
             detail: try row.decode(forColumn: "detail"),
             origin: origin,

@@ -1,16 +1,17 @@
 import Foundation
 import Testing
-@testable import GenerationLedger
+@testable import GenerationStore
+import SQLiteGenerationStore
 
 @Suite("Where the ledger lives")
 struct LocationTests {
-    @Test func aMissingDirectoryIsCreatedPrivate() throws {
+    @Test func aMissingDirectoryIsCreatedPrivate() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.file("state/genid/ledger.sqlite")
-        let ledger = try GenerationLedger(path: path)
-        try ledger.record(vm: "web", value: randomValue(), event: "boot")
-        #expect(ledger.path == path)
+        let ledger = try SQLiteGenerationStore(path: path)
+        _ = try await ledger.issueFresh(for: VMIdentity(name: "web"), event: "boot")
+        #expect(ledger.location == path)
         for created in [directory.file("state"), directory.file("state/genid")] {
             let attributes = try FileManager.default.attributesOfItem(atPath: created)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o700, "\(created)")
@@ -25,15 +26,15 @@ struct LocationTests {
         #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
 
         // The parent is a regular file.
-        let direct = #expect(throws: LedgerError.self) {
-            try GenerationLedger(path: file + "/ledger.sqlite")
+        let direct = #expect(throws: StoreError.self) {
+            try SQLiteGenerationStore(path: file + "/ledger.sqlite")
         }
-        #expect(direct == .cannotCreateDirectory(path: file, reason: "it exists and is not a directory"))
+        #expect(direct?.description.contains("cannot create the ledger directory \(file): it exists and is not a directory") == true)
         #expect(direct?.description.contains("GENID_LEDGER") == true)
 
         // Missing directories below a regular file.
-        let nested = #expect(throws: LedgerError.self) {
-            try GenerationLedger(path: file + "/genid/state/ledger.sqlite")
+        let nested = #expect(throws: StoreError.self) {
+            try SQLiteGenerationStore(path: file + "/genid/state/ledger.sqlite")
         }
         #expect(nested == direct, "the error names the file in the way")
     }
@@ -44,8 +45,8 @@ struct LocationTests {
         let path = directory.file("ledger.sqlite")
         #expect(FileManager.default.createFile(
             atPath: path, contents: Data(String(repeating: "not a database\n", count: 100).utf8)))
-        let error = #expect(throws: LedgerError.self) { try GenerationLedger(path: path) }
-        guard case let .database(message)? = error else {
+        let error = #expect(throws: StoreError.self) { try SQLiteGenerationStore(path: path) }
+        guard case let .unavailable(message)? = error else {
             Issue.record("unexpected \(String(describing: error))")
             return
         }
@@ -55,19 +56,19 @@ struct LocationTests {
 
     @Test func defaultPathPrefersTheEnvironmentThenRootThenXDG() {
         let home = "/home/alice"
-        #expect(LedgerLocation.defaultPath(
+        #expect(LedgerLocation.defaultLocation(
             environment: ["GENID_LEDGER": "/srv/l.sqlite", "XDG_STATE_HOME": "/x"], isRoot: true, home: home)
             == "/srv/l.sqlite")
-        #expect(LedgerLocation.defaultPath(environment: ["XDG_STATE_HOME": "/x"], isRoot: true, home: home)
+        #expect(LedgerLocation.defaultLocation(environment: ["XDG_STATE_HOME": "/x"], isRoot: true, home: home)
             == "/var/lib/genid/ledger.sqlite")
-        #expect(LedgerLocation.defaultPath(environment: ["XDG_STATE_HOME": "/x/state"], isRoot: false, home: home)
+        #expect(LedgerLocation.defaultLocation(environment: ["XDG_STATE_HOME": "/x/state"], isRoot: false, home: home)
             == "/x/state/genid/ledger.sqlite")
-        #expect(LedgerLocation.defaultPath(environment: ["XDG_STATE_HOME": "/x/state/"], isRoot: false, home: home)
+        #expect(LedgerLocation.defaultLocation(environment: ["XDG_STATE_HOME": "/x/state/"], isRoot: false, home: home)
             == "/x/state/genid/ledger.sqlite")
         // Relative XDG values are ignored, as the spec requires; empty GENID_LEDGER too.
-        #expect(LedgerLocation.defaultPath(
+        #expect(LedgerLocation.defaultLocation(
             environment: ["XDG_STATE_HOME": "state", "GENID_LEDGER": ""], isRoot: false, home: home)
             == "/home/alice/.local/state/genid/ledger.sqlite")
-        #expect(GenerationLedger.defaultPath.hasSuffix("ledger.sqlite"))
+        #expect(LedgerLocation.default.hasSuffix("ledger.sqlite"))
     }
 }

@@ -1,22 +1,22 @@
 import Synchronization
-@testable import VMGenID
+import VMGenID
 
-/// Guest RAM as a byte array, for unit tests of the ACPI walk and of the
-/// write rule. Like the real implementations, it refuses any access outside
+/// Guest RAM as a byte array, for unit tests of the ACPI walk, the write
+/// rule and the rotation protocol. Like the real implementations, it refuses any access outside
 /// its layout, and it counts what it was asked.
-final class ArrayGuestMemory: GuestMemory, Sendable {
-    let layout: GuestRAMLayout
+public final class ArrayGuestMemory: GuestMemory, Sendable {
+    public let layout: GuestRAMLayout
     let bytes: Mutex<[UInt8]>
-    let refusedReads = Mutex(0)
+    public let refusedReads = Mutex(0)
     /// Guest-physical ranges written through `write(_:to:)`.
-    let writes = Mutex<[Range<UInt64>]>([])
+    public let writes = Mutex<[Range<UInt64>]>([])
 
-    init(size: Int) {
+    public init(size: Int) {
         layout = .q35(ramSize: UInt64(size))
         bytes = Mutex([UInt8](repeating: 0, count: size))
     }
 
-    func read(at address: UInt64, count: Int) throws(VMGenIDError) -> [UInt8] {
+    public func read(at address: UInt64, count: Int) throws(VMGenIDError) -> [UInt8] {
         guard let offset = layout.backingOffset(of: address, count: count) else {
             refusedReads.withLock { $0 += 1 }
             throw .outsideGuestRAM(what: "read", address: address, count: count)
@@ -24,7 +24,7 @@ final class ArrayGuestMemory: GuestMemory, Sendable {
         return bytes.withLock { Array($0[Int(offset)..<Int(offset) + count]) }
     }
 
-    func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
+    public func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
         guard let offset = layout.backingOffset(of: slot.address, count: 16) else {
             throw .outsideGuestRAM(what: "VMGENID value", address: slot.address, count: 16)
         }
@@ -32,13 +32,13 @@ final class ArrayGuestMemory: GuestMemory, Sendable {
         writes.withLock { $0.append(slot.address..<slot.address + 16) }
     }
 
-    func poke(_ data: [UInt8], at address: Int) {
+    public func poke(_ data: [UInt8], at address: Int) {
         bytes.withLock { $0.replaceSubrange(address..<address + data.count, with: data) }
     }
 
-    var snapshot: [UInt8] { bytes.withLock { $0 } }
+    public var snapshot: [UInt8] { bytes.withLock { $0 } }
 
-    func peek(_ address: Int, count: Int) -> [UInt8] {
+    public func peek(_ address: Int, count: Int) -> [UInt8] {
         bytes.withLock { Array($0[address..<address + count]) }
     }
 }
@@ -46,19 +46,21 @@ final class ArrayGuestMemory: GuestMemory, Sendable {
 /// A small guest RAM image with the ACPI tables QEMU would put there:
 /// RSDP (revision 2) in the BIOS area -> XSDT and RSDT -> a dummy table and
 /// the VMGENID SSDT, whose VGIA points at a page of this RAM.
-struct ACPIImage {
-    static let ramSize = 4 << 20
-    static let rsdpAddress = 0xf_0000
-    static let rsdtAddress = 0x10_0000
-    static let xsdtAddress = 0x10_0100
-    static let dummyAddress = 0x10_0200
-    static let ssdtAddress = 0x10_0400
-    static let pageAddress = 0x3f_f000
+public struct ACPIImage {
+    public static let ramSize = 4 << 20
+    public static let rsdpAddress = 0xf_0000
+    public static let rsdtAddress = 0x10_0000
+    public static let xsdtAddress = 0x10_0100
+    public static let dummyAddress = 0x10_0200
+    public static let ssdtAddress = 0x10_0400
+    public static let pageAddress = 0x3f_f000
 
-    var rsdpRevision: UInt8 = 2
-    var ssdt = ACPIImage.vmgenidSSDT(vgia: UInt32(ACPIImage.pageAddress))
+    public var rsdpRevision: UInt8 = 2
+    public var ssdt = ACPIImage.vmgenidSSDT(vgia: UInt32(ACPIImage.pageAddress))
 
-    func memory() -> ArrayGuestMemory {
+    public init() {}
+
+    public func memory() -> ArrayGuestMemory {
         let memory = ArrayGuestMemory(size: ACPIImage.ramSize)
         var rsdp = Array("RSD PTR ".utf8) + [0] + Array("BOCHS ".utf8) + [rsdpRevision]
         rsdp += le32(UInt32(ACPIImage.rsdtAddress))
@@ -77,7 +79,7 @@ struct ACPIImage {
     }
 
     /// The real QEMU SSDT with VGIA set to `vgia`, checksum fixed.
-    static func vmgenidSSDT(vgia: UInt32) -> [UInt8] {
+    public static func vmgenidSSDT(vgia: UInt32) -> [UInt8] {
         var table = qemuVMGenIDSSDT
         table.replaceSubrange(42..<46, with: le32(vgia))
         table[9] = 0
@@ -85,7 +87,7 @@ struct ACPIImage {
         return table
     }
 
-    static func table(_ signature: String, body: [UInt8], oemTableID: String = "BXPC    ") -> [UInt8] {
+    public static func table(_ signature: String, body: [UInt8], oemTableID: String = "BXPC    ") -> [UInt8] {
         var table = Array(signature.utf8) + le32(UInt32(36 + body.count)) + [1, 0]
         table += Array("BOCHS ".utf8) + Array(oemTableID.utf8) + le32(1) + Array("BXPC".utf8) + le32(1)
         table += body
@@ -94,5 +96,5 @@ struct ACPIImage {
     }
 }
 
-func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
-func le64(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+public func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+public func le64(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }

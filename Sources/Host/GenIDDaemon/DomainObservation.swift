@@ -1,0 +1,95 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import GenIDPolicy
+import GenerationStore
+import Libvirt
+import VMGenID
+
+/// One domain as it is right now, read once per event: its two definitions,
+/// the value its guest sees (one ACPI walk), and, for an inactive domain,
+/// which snapshot holds its persistent value. A plain value: the policy's
+/// facts, the action and the status report are all made from it.
+struct DomainObservation: Sendable {
+    let identity: VMIdentity
+    let isActive: Bool
+    let persistentXML: String
+    let liveXML: String?
+    let hasGenID: Bool
+    /// `<genid>` of the live definition (libvirt's idea of the value).
+    let libvirtLiveValue: GenerationID?
+    let persistentValue: GenerationID?
+    /// The 16 bytes in guest memory, when genidd can read them.
+    let guestValue: GenerationID?
+    let guestMemoryError: String?
+    /// A snapshot whose definition holds the persistent value (inactive
+    /// domains only: that is where a start would reuse it).
+    let snapshotWithPersistentValue: String?
+
+    var name: String { identity.name }
+
+    /// What the guest runs with: its memory if readable, else libvirt's word.
+    var liveValue: GenerationID? { guestValue ?? libvirtLiveValue }
+
+    static func read(_ domain: Domain) throws -> DomainObservation {
+        let name = domain.name
+        let active = try domain.isActive()
+        let persistentXML = try domain.xmlDescription(inactive: true)
+        let liveXML = active ? try domain.xmlDescription() : nil
+        let persistentGenID = try DomainXML.genID(in: persistentXML)
+        let liveGenID = try liveXML.map { xml throws(LibvirtError) in try DomainXML.genID(in: xml) }
+        var guestValue: GenerationID?
+        var guestMemoryError: String?
+        if active, liveGenID?.value != nil {
+            do {
+                guestValue = try DomainMemory.guestValue(domain: name)
+            } catch {
+                guestMemoryError = "\(error)"
+            }
+        }
+        let persistentValue = persistentGenID.value.flatMap(GenerationID.init)
+        var snapshotWithPersistentValue: String?
+        if !active, let persistentValue {
+            snapshotWithPersistentValue = try domain.snapshotNames().sorted().first { snapshot in
+                guard let xml = try? domain.snapshotXML(named: snapshot) else { return false }
+                return Self.genIDValue(inSnapshotXML: xml) == persistentValue
+            }
+        }
+        return DomainObservation(
+            identity: VMIdentity(name: name, uuid: domain.uuidString), isActive: active,
+            persistentXML: persistentXML, liveXML: liveXML,
+            hasGenID: persistentGenID != .absent || (liveGenID.map { $0 != .absent } ?? false),
+            libvirtLiveValue: liveGenID?.value.flatMap(GenerationID.init), persistentValue: persistentValue,
+            guestValue: guestValue, guestMemoryError: guestMemoryError,
+            snapshotWithPersistentValue: snapshotWithPersistentValue)
+    }
+
+    /// `<domainsnapshot><domain><genid>` of a snapshot's XML.
+    static func genIDValue(inSnapshotXML xml: String) -> GenerationID? {
+        guard let root = try? XMLDocument(xmlString: xml).rootElement(),
+              let domain = root.elements(forName: "domain").first,
+              let genid = domain.elements(forName: "genid").first?.stringValue else { return nil }
+        return GenerationID(genid.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The policy's view: this observation plus what the ledger says of its
+    /// two values (at most four look-ups).
+    func facts(store: any GenerationStore) async throws -> DomainFacts {
+        var owners: [GenerationID: (name: String, isThisDomain: Bool)] = [:]
+        for value in [liveValue, persistentValue].compactMap({ $0 }) {
+            if let owner = try await store.owner(of: value) {
+                owners[value] = (owner.vm.name, owner.vm.isSameVM(as: identity))
+            }
+        }
+        let latestLive = try await store.latest(of: identity, role: .live)?.value
+        let latestPersistent = try await store.latest(of: identity, role: .persistent)?.value
+        var facts = DomainFacts(
+            name: name, isActive: isActive, hasGenIDElement: hasGenID,
+            liveValue: liveValue?.description, persistentValue: persistentValue?.description,
+            owner: { text in GenerationID(text).flatMap { owners[$0] } },
+            latestLive: latestLive?.description, latestPersistent: latestPersistent?.description)
+        facts.snapshotWithPersistentValue = snapshotWithPersistentValue
+        return facts
+    }
+}

@@ -1,0 +1,206 @@
+import GenIDHost
+import GenIDPolicy
+import GenerationStore
+import Logging
+import Synchronization
+import Testing
+import VMGenID
+@testable import GenIDDaemon
+
+/// What the executor asked of the domain, and whether each value was in the
+/// ledger by the time it reached the domain.
+final class RecordingEffects: DomainEffects {
+    let store: any GenerationStore
+    let vm: VMIdentity
+    let failWrites: Bool
+    let writes = Mutex<[(value: GenerationID, xml: String, recordedFirst: Bool)]>([])
+    let rotations = Mutex<[String]>([])
+
+    init(store: any GenerationStore, vm: VMIdentity, failWrites: Bool = false) {
+        self.store = store
+        self.vm = vm
+        self.failWrites = failWrites
+    }
+
+    func writePersistentGenID(_ value: GenerationID, into persistentXML: String) async throws {
+        let recorded = try await store.owner(of: value) != nil
+        writes.withLock { $0.append((value, persistentXML, recorded)) }
+        if failWrites { throw DaemonError.libvirtUnavailable("virDomainDefineXML: connection closed") }
+    }
+
+    /// What `Rotator.rotate` does to the ledger (its own tests cover the rest).
+    func rotateLive(reason: String, store: any GenerationStore) async throws -> Rotation {
+        rotations.withLock { $0.append(reason) }
+        let record = try await store.issueFresh(for: vm, event: "rotate")
+        return Rotation(vm: vm.name, event: .rotate, source: "genid-rotate-1", value: record.value, slot: "0x1ffff028")
+    }
+}
+
+@Suite("Executing the policy's actions (in-memory store, no libvirt)")
+struct ActionExecutorTests {
+    let store = InMemoryGenerationStore()
+    let web = VMIdentity(name: "web", uuid: "6f1d8a52-7c2e-4b9a-9d3e-0a1b2c3d4e5f")
+    let db = VMIdentity(name: "db", uuid: "0c9b8a70-6e5d-4c3b-8a29-18f7e6d5c4b3")
+    var executor: ActionExecutor {
+        ActionExecutor(store: store, metrics: DaemonMetrics(), logger: Logger(label: "test"))
+    }
+
+    func domain(_ identity: VMIdentity? = nil, active: Bool, live: GenerationID? = nil, guest: GenerationID? = nil,
+                persistent: GenerationID? = .random(), snapshot: String? = nil) -> DomainObservation {
+        DomainObservation(identity: identity ?? web, isActive: active, persistentXML: "<domain>persistent</domain>",
+                          liveXML: active ? "<domain>live</domain>" : nil, hasGenID: true, libvirtLiveValue: live,
+                          persistentValue: persistent, guestValue: guest,
+                          guestMemoryError: active && guest == nil ? "its RAM is not shared with the host" : nil,
+                          snapshotWithPersistentValue: snapshot)
+    }
+
+    /// Policy and executor together, as `DomainGuard.apply` runs them.
+    func decideAndExecute(_ event: PolicyEvent, _ observation: DomainObservation,
+                          effects: RecordingEffects) async throws -> (PolicyAction, ActionOutcome) {
+        let action = GenIDPolicy.action(for: event, domain: try await observation.facts(store: store))
+        return (action, try await executor.execute(action, event: event, on: observation, effects: effects))
+    }
+
+    @Test func aRestoredValueSeenInGuestMemoryIsRecordedAndAwaitsReadiness() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let value = GenerationID.random()
+        let (action, outcome) = try await decideAndExecute(.started(.restored),
+                                                           domain(active: true, live: value, guest: value),
+                                                           effects: effects)
+        #expect(action == .checkFreshAndRecord)
+        #expect(outcome == ActionOutcome(readinessValue: value))
+        let record = try #require(try await store.owner(of: value))
+        #expect(record.vm == web && record.role == .live && record.origin == .observed)
+        #expect(record.event == "started-restored" && record.detail == "seen in guest memory")
+        #expect(effects.writes.withLock { $0 }.isEmpty && effects.rotations.withLock { $0 }.isEmpty)
+
+        // The same event again (or a reconciliation): nothing more.
+        let (again, _) = try await decideAndExecute(.started(.restored), domain(active: true, live: value, guest: value),
+                                                    effects: effects)
+        #expect(again == .none(reason: "the live value is already recorded for this domain"))
+        #expect(try await store.history().count == 1)
+    }
+
+    @Test func aValueNotVerifiedInGuestMemoryIsRecordedAsSuchAndShown() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let value = GenerationID.random()
+        let (_, outcome) = try await decideAndExecute(.started(.restored), domain(active: true, live: value),
+                                                      effects: effects)
+        #expect(outcome.note == "its RAM is not shared with the host")
+        #expect(try await store.owner(of: value)?.detail == "not verified in guest memory")
+    }
+
+    @Test func anInactiveRevertGetsAFreshPersistentValueRecordedBeforeItIsWritten() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let snapshotValue = GenerationID.random()
+        try await store.recordObserved(snapshotValue, for: web, role: .persistent, event: "defined")
+        let (action, outcome) = try await decideAndExecute(.defined(.fromSnapshot),
+                                                           domain(active: false, persistent: snapshotValue),
+                                                           effects: effects)
+        guard case .writePersistentGenID = action else { Issue.record("got \(action)"); return }
+        #expect(outcome == ActionOutcome())
+        let writes = effects.writes.withLock { $0 }
+        #expect(writes.count == 1 && writes[0].recordedFirst && writes[0].xml == "<domain>persistent</domain>")
+        #expect(writes[0].value != snapshotValue)
+        let record = try #require(try await store.latest(of: web, role: .persistent))
+        #expect(record.value == writes[0].value && record.event == "inactive-revert" && record.origin == .issued)
+    }
+
+    @Test func aRunningCloneGetsANewDefinitionAndARotation() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let shared = GenerationID.random()
+        try await store.recordObserved(shared, for: db, role: .persistent, event: "defined")
+        let (action, outcome) = try await decideAndExecute(.reconcile,
+                                                           domain(active: true, live: shared, guest: shared, persistent: shared),
+                                                           effects: effects)
+        #expect(action == .giveNewValue(reason: "domain 'db' has the same value (a clone or copied XML)"))
+        #expect(effects.writes.withLock { $0 }.count == 1)
+        #expect(effects.rotations.withLock { $0 } == ["runs with the value of domain 'db'"])
+        let rotation = try #require(outcome.rotation)
+        #expect(outcome.readinessValue == rotation.value)
+        #expect(try await store.owner(of: rotation.value)?.vm == web)
+        #expect(try await store.duplicateValues().isEmpty)
+    }
+
+    @Test func aRewoundLiveValueIsRotated() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let old = try await store.issueFresh(for: web, event: "revert").value
+        _ = try await store.issueFresh(for: web, event: "revert")
+        let (action, outcome) = try await decideAndExecute(.started(.fromSnapshot),
+                                                           domain(active: true, live: old, guest: old),
+                                                           effects: effects)
+        #expect(action == .rotateLive(reason: "the live value is one this domain had before: its state was rewound"))
+        #expect(effects.rotations.withLock { $0 }.count == 1 && outcome.rotation != nil)
+    }
+
+    @Test func aRenamedDomainIsStillItselfNotAClone() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let value = GenerationID.random()
+        try await store.recordObserved(value, for: web, role: .persistent, event: "defined")
+        let renamed = VMIdentity(name: "web-2026", uuid: web.uuid)
+        let (action, _) = try await decideAndExecute(.reconcile, domain(renamed, active: false, persistent: value),
+                                                     effects: effects)
+        #expect(action == .none(reason: "the persistent value is this domain's"))
+        #expect(effects.writes.withLock { $0 }.isEmpty)
+    }
+
+    @Test func aNewDefinitionsValueIsRecordedOnce() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let value = GenerationID.random()
+        let (action, _) = try await decideAndExecute(.defined(.added), domain(active: false, persistent: value),
+                                                     effects: effects)
+        #expect(action == .recordPersistentValue)
+        let record = try #require(try await store.owner(of: value))
+        #expect(record.role == .persistent && record.event == "defined" && record.origin == .observed)
+    }
+
+    @Test func aDomainWithoutGenIDIsReported() async throws {
+        let outcome = try await executor.execute(.reportMissingGenID, event: .reconcile, on: domain(active: false),
+                                                 effects: RecordingEffects(store: store, vm: web))
+        #expect(outcome.note?.contains("genidctl libvirt enable web") == true)
+        #expect(try await store.history().isEmpty)
+    }
+
+    @Test func aDefinitionThatCannotBeWrittenKeepsItsValueRecordedAndUnused() async throws {
+        let effects = RecordingEffects(store: store, vm: web, failWrites: true)
+        await #expect(throws: DaemonError.self) {
+            try await executor.execute(.writePersistentGenID(reason: "test"), event: .reconcile,
+                                       on: domain(active: false), effects: effects)
+        }
+        // Recorded, so never given to anyone else; the next attempt draws another.
+        let first = try #require(try await store.latest(of: web, role: .persistent))
+        #expect(effects.writes.withLock { $0 }.map(\.value) == [first.value])
+    }
+}
+
+@Suite("One domain at a time")
+struct DomainQueueTests {
+    @Test func workForOneDomainRunsInArrivalOrderAndOthersInParallel() async throws {
+        let queue = DomainQueue()
+        let log = Journal()
+        async let first: Void = queue.run("web") {
+            log.add("web 1 begins")
+            try await Task.sleep(for: .milliseconds(300))
+            log.add("web 1 ends")
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        async let second: Void = queue.run("web") { log.add("web 2") }
+        async let other: Void = queue.run("db") { log.add("db") }
+        _ = try await (first, second, other)
+        let steps = log.lines
+        #expect(steps.firstIndex(of: "web 2")! > steps.firstIndex(of: "web 1 ends")!)
+        #expect(steps.firstIndex(of: "db")! < steps.firstIndex(of: "web 1 ends")!)
+        // A failure does not block the domain's next piece of work.
+        await #expect(throws: CancellationError.self) { try await queue.run("web") { throw CancellationError() } }
+        #expect(try await queue.run("web") { 42 } == 42)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await queue.busyDomains == 0)
+    }
+}
+
+/// Lines appended from several tasks.
+final class Journal: Sendable {
+    private let storage = Mutex<[String]>([])
+    func add(_ line: String) { storage.withLock { $0.append(line) } }
+    var lines: [String] { storage.withLock { $0 } }
+}
