@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "genidctl",
             dependencies: ["GenIDControl", "GenIDHost", "GenerationStore", "Libvirt", "SQLiteGenerationStore",
-                           argumentParser],
+                           "VMGenID", argumentParser],
             path: "Sources/Host/genidctl"
         ),
 

@@ -103,14 +103,16 @@ final class FuzzGuestMemory: GuestMemory, @unchecked Sendable {
         return Array(backing[start..<start + count])
     }
 
-    func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
-        guard let offset = independentBackingOffset(layout, slot.address, VMGenIDTable.valueLength) else {
-            invariantFailure("write to a VMGenIDSlot at \(hex(slot.address)) outside the layout \(layout.regions)")
+    func write(_ bytes: [UInt8], at offset: Int, in region: SignalRegion) throws(VMGenIDError) {
+        guard let address = region.address(ofOffset: offset, count: bytes.count),
+              let backingOffset = independentBackingOffset(layout, address, bytes.count) else {
+            invariantFailure("write of \(bytes.count) bytes at \(offset) of the \(region.signal) region \(region) "
+                + "outside the region or the layout \(layout.regions)")
         }
-        let start = Int(offset)
-        backing.replaceSubrange(start..<start + 16, with: value.guestBytes)
-        dirty.append(start..<start + 16)
-        writes.append(slot.address..<slot.address + 16)
+        let start = Int(backingOffset)
+        backing.replaceSubrange(start..<start + bytes.count, with: bytes)
+        dirty.append(start..<start + bytes.count)
+        writes.append(address..<address + UInt64(bytes.count))
     }
 }
 

@@ -8,7 +8,7 @@ public final class ArrayGuestMemory: GuestMemory, Sendable {
     public let layout: GuestRAMLayout
     let bytes: Mutex<[UInt8]>
     public let refusedReads = Mutex(0)
-    /// Guest-physical ranges written through `write(_:to:)`.
+    /// Guest-physical ranges written through `write(_:at:in:)`.
     public let writes = Mutex<[Range<UInt64>]>([])
 
     public init(size: Int) {
@@ -24,12 +24,10 @@ public final class ArrayGuestMemory: GuestMemory, Sendable {
         return bytes.withLock { Array($0[Int(offset)..<Int(offset) + count]) }
     }
 
-    public func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
-        guard let offset = layout.backingOffset(of: slot.address, count: 16) else {
-            throw .outsideGuestRAM(what: "VMGENID value", address: slot.address, count: 16)
-        }
-        bytes.withLock { $0.replaceSubrange(Int(offset)..<Int(offset) + 16, with: value.guestBytes) }
-        writes.withLock { $0.append(slot.address..<slot.address + 16) }
+    public func write(_ data: [UInt8], at offset: Int, in region: SignalRegion) throws(VMGenIDError) {
+        let target = try checkedWrite(of: data.count, at: offset, in: region)
+        bytes.withLock { $0.replaceSubrange(Int(target.backing)..<Int(target.backing) + data.count, with: data) }
+        writes.withLock { $0.append(target.address..<target.address + UInt64(data.count)) }
     }
 
     public func poke(_ data: [UInt8], at address: Int) {

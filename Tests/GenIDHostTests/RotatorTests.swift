@@ -35,7 +35,7 @@ struct RotatorTests {
         let (rotator, qemu, store) = fixture()
         qemu.addSnapshot("base")
         let rotation = try await rotator.revert(to: "base")
-        #expect(log.all == ["record", "stop", "loadvm", "write", "cont"])
+        #expect(log.all == ["record", "stop", "loadvm", "write vmgenid", "cont"])
         #expect(qemu.runState == "running")
         #expect(guestValue == rotation.value && rotation.value != qemu.deviceValue)
         let record = try #require(try await store.latest(of: VMIdentity(name: "vm1"), role: .live))
@@ -50,7 +50,7 @@ struct RotatorTests {
         let (rotator, qemu, _) = fixture()
         let before = guestValue
         let rotation = try await rotator.rotate()
-        #expect(log.all == ["stop", "savevm", "record", "loadvm", "write", "cont", "delvm"])
+        #expect(log.all == ["stop", "savevm", "record", "loadvm", "write vmgenid", "cont", "delvm"])
         #expect(qemu.runState == "running" && qemu.snapshots.isEmpty)
         #expect(guestValue == rotation.value && rotation.value != before)
     }
@@ -59,7 +59,7 @@ struct RotatorTests {
         let (rotator, qemu, _) = fixture(runState: "inmigrate")
         let rotation = try await rotator.restore(from: "/dev/null")
         // stop first clears QEMU's autostart: the guest cannot run between load and write.
-        #expect(log.all == ["stop", "record", "migrate-incoming", "write", "cont"])
+        #expect(log.all == ["stop", "record", "migrate-incoming", "write vmgenid", "cont"])
         #expect(qemu.runState == "running" && guestValue == rotation.value)
     }
 
@@ -139,7 +139,7 @@ struct RotatorTests {
         qemu.addSnapshot("base")
         let error = await #expect(throws: HostError.self) { try await rotator.revert(to: "base") }
         #expect("\(error!)".contains("read back"))
-        #expect(log.all == ["record", "stop", "loadvm", "write"])
+        #expect(log.all == ["record", "stop", "loadvm", "write vmgenid"])
         #expect(qemu.runState == "paused" && guestValue == qemu.deviceValue)
         try await expectRecordedButNotGiven(store)
     }
@@ -150,7 +150,7 @@ struct RotatorTests {
         let (rotator, qemu, store) = fixture()
         qemu.fail("delvm", with: .hmpOutput("Error: Snapshot is in use"))
         let rotation = try await rotator.rotate()
-        #expect(log.all == ["stop", "savevm", "record", "loadvm", "write", "cont", "delvm"])
+        #expect(log.all == ["stop", "savevm", "record", "loadvm", "write vmgenid", "cont", "delvm"])
         #expect(qemu.runState == "running" && guestValue == rotation.value)
         #expect(rotation.warnings.count == 1 && rotation.warnings[0].contains("left behind"))
         let trail = try await store.auditTrail(vm: "vm1", limit: nil)

@@ -103,9 +103,9 @@ final class LoggedGuestMemory: GuestMemory {
         try base.read(at: address, count: count)
     }
 
-    func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
-        log.add("write")
-        if !dropWrites { try base.write(value, to: slot) }
+    func write(_ bytes: [UInt8], at offset: Int, in region: SignalRegion) throws(VMGenIDError) {
+        log.add("write \(region.signal)")
+        if !dropWrites { try base.write(bytes, at: offset, in: region) }
     }
 }
 

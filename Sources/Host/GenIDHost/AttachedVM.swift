@@ -5,19 +5,23 @@ import Synchronization
 import VMGenID
 
 /// A running QEMU that genid can rotate: its monitor (a QMP connection, or
-/// libvirt's passthrough under genidd), its guest
-/// memory, and where the VMGENID value sits in it (found once through the
-/// guest's ACPI tables, then cached).
+/// libvirt's passthrough under genidd), its guest memory, the generation
+/// signals its guest has (VMGENID), and where each sits in guest memory
+/// (found once through the guest's ACPI tables, then cached).
 public final class AttachedVM: Sendable {
     /// Who the ledger files this VM's values under.
     public let identity: VMIdentity
     public var name: String { identity.name }
     public let monitor: any QEMUMonitor
     public let memory: any GuestMemory
-    private let cachedSlot = Mutex<VMGenIDSlot?>(nil)
+    /// What a state load rewrites, in this order, in the paused window.
+    public let signals: [any GenerationSignal]
+    private let cachedRegions = Mutex<[String: SignalRegion]>([:])
 
-    public init(identity: VMIdentity, monitor: any QEMUMonitor, memory: any GuestMemory) {
+    public init(identity: VMIdentity, monitor: any QEMUMonitor, memory: any GuestMemory,
+                signals: [any GenerationSignal] = [VMGenIDSignal()]) {
         self.identity = identity
+        self.signals = signals
         self.monitor = monitor
         self.memory = memory
     }
@@ -33,12 +37,13 @@ public final class AttachedVM: Sendable {
         }
     }
 
-    /// The value slot; walks the ACPI tables the first time (or with `refresh`).
-    public func slot(refresh: Bool = false) throws -> VMGenIDSlot {
-        if !refresh, let slot = cachedSlot.withLock({ $0 }) { return slot }
-        let slot = try ACPIWalk.locateVMGenID(in: memory).slot
-        cachedSlot.withLock { $0 = slot }
-        return slot
+    /// Where `signal` lives in guest memory; walks the guest's tables the
+    /// first time (or with `refresh`).
+    public func region(of signal: some GenerationSignal, refresh: Bool = false) throws -> SignalRegion {
+        if !refresh, let region = cachedRegions.withLock({ $0[signal.name] }) { return region }
+        let region = try signal.locate(in: memory)
+        cachedRegions.withLock { $0[signal.name] = region }
+        return region
     }
 
     /// QEMU's idea of the value (`query-vm-generation-id`): what its device
@@ -53,7 +58,8 @@ public final class AttachedVM: Sendable {
 
     /// The value the guest sees: the 16 bytes in its memory.
     public func guestMemoryValue() throws -> GenerationID {
-        try memory.readValue(at: try slot())
+        let region = try region(of: VMGenIDSignal())
+        return GenerationID(guestBytes: try memory.read(at: region.address, count: region.length))!
     }
 
     /// QEMU's run state ("running", "paused", "inmigrate", ...).

@@ -10,7 +10,7 @@ public enum HostError: Error, CustomStringConvertible, Sendable {
     case notInIncomingState(status: String)
     case migrationFailed(status: String, detail: String)
     case timeout(what: String, seconds: Double)
-    case valueMismatch(slot: String, qemu: String, guestMemory: String)
+    case signalNotInPlace(signal: String, region: String, device: String)
     case unexpectedReply(command: String, detail: String)
     case rotationFailed(event: String, source: String, reason: String, runState: String)
 
@@ -30,9 +30,9 @@ public enum HostError: Error, CustomStringConvertible, Sendable {
             return "migration ended in state '\(status)'\(detail.isEmpty ? "" : ": \(detail)")"
         case let .timeout(what, seconds):
             return "\(what) did not finish within \(seconds) s"
-        case let .valueMismatch(slot, qemu, guestMemory):
-            return "after the state load, guest memory at \(slot) holds \(guestMemory) but QEMU says \(qemu): "
-                + "the VMGENID page is not where the ACPI tables say; refusing to write"
+        case let .signalNotInPlace(signal, region, device):
+            return "after the state load, the \(signal) region at \(region) does not hold what the device put there "
+                + "(\(device)): the device is not where the guest's ACPI tables say; refusing to write"
         case let .unexpectedReply(command, detail):
             return "unexpected reply to '\(command)': \(detail)"
         case let .rotationFailed(event, source, reason, runState):

@@ -15,7 +15,7 @@ public struct Rotation: Sendable, Codable, Equatable {
     public var source: String
     /// The fresh value now in guest memory (recorded in the ledger first).
     public var value: GenerationID
-    /// Guest-physical address of the value.
+    /// Guest-physical address of the VMGENID value.
     public var slot: String
     /// Milliseconds: recording the value in the ledger (before the pause),
     /// the QEMU state load, locating and writing the value, the guest's
@@ -156,13 +156,15 @@ public struct Rotator: Sendable {
         let value = try await store.issueFresh(for: vm.identity, event: event.rawValue, detail: source).value
         let paused = clock.now
         let loaded: ContinuousClock.Instant
-        let slot: VMGenIDSlot
+        let regions: [SignalRegion]
         do {
             if !alreadyStopped { try await stop() }
             try await load()
             loaded = clock.now
-            slot = try await checkedSlot()
-            try vm.memory.writeAndVerify(value, to: slot)
+            regions = try await locatedSignals()
+            for (signal, region) in zip(vm.signals, regions) {
+                try signal.write(value, into: region, in: vm.memory)
+            }
         } catch {
             let state = (try? await vm.runState()) ?? "unknown"
             try? await store.audit(vm.identity, kind: "rotation-failed",
@@ -172,7 +174,8 @@ public struct Rotator: Sendable {
         let written = clock.now
         try await cont()
         let resumed = clock.now
-        return Rotation(vm: vm.name, event: event, source: source, value: value, slot: slot.description,
+        let slot = regions.first { $0.signal == VMGenIDSignal().name }?.description ?? "none"
+        return Rotation(vm: vm.name, event: event, source: source, value: value, slot: slot,
                         ledgerMilliseconds: (paused - started).milliseconds,
                         loadMilliseconds: (loaded - paused).milliseconds,
                         writeMilliseconds: (written - loaded).milliseconds,
@@ -180,18 +183,20 @@ public struct Rotator: Sendable {
                         totalMilliseconds: (resumed - started).milliseconds, resumedAt: resumed)
     }
 
-    /// The slot, confirmed: right after a state load QEMU has written its
-    /// own value there, so guest memory must hold exactly QEMU's value. If
-    /// it does not, the tables are re-walked once; then it is an error.
-    private func checkedSlot() async throws -> VMGenIDSlot {
-        let expected = try await vm.qemuValue()
-        for refresh in [false, true] {
-            let slot = try vm.slot(refresh: refresh)
-            if try vm.memory.readValue(at: slot) == expected { return slot }
+    /// Every signal's region, confirmed: right after a state load each
+    /// device has put its own state there (QEMU's vmgenid device: its own
+    /// value). A region that does not hold it is located again once; then
+    /// the tables no longer say where the device is, and nothing is written.
+    private func locatedSignals() async throws -> [SignalRegion] {
+        let device = DeviceState(vmgenid: try await vm.qemuValue())
+        return try vm.signals.map { signal in
+            for refresh in [false, true] {
+                let region = try vm.region(of: signal, refresh: refresh)
+                if try signal.holdsDeviceState(region, in: vm.memory, device: device) { return region }
+            }
+            throw HostError.signalNotInPlace(signal: signal.name, region: try vm.region(of: signal).description,
+                                             device: "\(device)")
         }
-        let slot = try vm.slot()
-        throw HostError.valueMismatch(slot: slot.description, qemu: expected.description,
-                                      guestMemory: try vm.memory.readValue(at: slot).description)
     }
 
     private func stop() async throws { try await vm.monitor.execute("stop") }

@@ -3,6 +3,7 @@ import Foundation
 import GenIDHost
 import GenerationStore
 import SQLiteGenerationStore
+import VMGenID
 
 struct QEMUCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -109,7 +110,7 @@ struct StatusVerb: AsyncParsableCommand {
             let owner = try await rotator.store.owner(of: guest)
             let fields: [(String, String)] = [
                 ("vm", vm.name), ("run_state", state), ("qemu_value", qemu.description),
-                ("guest_value", guest.description), ("slot", try vm.slot().description),
+                ("guest_value", guest.description), ("slot", try vm.region(of: VMGenIDSignal()).description),
                 ("ledger_latest", latest?.value.description ?? "none"), ("ledger_event", latest?.event ?? "none"),
                 ("guest_value_owner", owner?.vm.name ?? "none"),
             ]

@@ -85,11 +85,12 @@ public struct RevertBenchmark: Sendable {
             let current = try vm.guestMemoryValue()
             for _ in 0..<50 {
                 let started = clock.now
-                let slot = try vm.slot(refresh: true)
+                let signal = VMGenIDSignal()
+                let region = try vm.region(of: signal, refresh: true)
                 locate.append((clock.now - started).milliseconds)
                 let writeStarted = clock.now
                 // The value already there: measures the cost, changes nothing.
-                try vm.memory.writeAndVerify(current, to: slot)
+                try signal.write(current, into: region, in: vm.memory)
                 write.append((clock.now - writeStarted).milliseconds)
             }
             try await vm.monitor.execute("cont")

@@ -54,12 +54,9 @@ public final class MappedRAMFile: GuestMemory, @unchecked Sendable {
         return Array(UnsafeRawBufferPointer(start: base + Int(offset), count: count))
     }
 
-    public func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
-        guard let offset = layout.backingOffset(of: slot.address, count: VMGenIDTable.valueLength) else {
-            throw .outsideGuestRAM(what: "VMGENID value", address: slot.address, count: VMGenIDTable.valueLength)
-        }
-        let bytes = value.guestBytes
-        bytes.withUnsafeBytes { (base + Int(offset)).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+    public func write(_ bytes: [UInt8], at offset: Int, in region: SignalRegion) throws(VMGenIDError) {
+        let target = try checkedWrite(of: bytes.count, at: offset, in: region)
+        bytes.withUnsafeBytes { (base + Int(target.backing)).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
     }
 }
 

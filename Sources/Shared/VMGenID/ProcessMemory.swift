@@ -30,11 +30,8 @@ public final class ProcessMemory: GuestMemory, Sendable {
         return bytes
     }
 
-    public func write(_ value: GenerationID, to slot: VMGenIDSlot) throws(VMGenIDError) {
-        guard let hostAddress = layout.backingOffset(of: slot.address, count: VMGenIDTable.valueLength) else {
-            throw .outsideGuestRAM(what: "VMGENID value", address: slot.address, count: VMGenIDTable.valueLength)
-        }
-        let bytes = value.guestBytes
+    public func write(_ bytes: [UInt8], at offset: Int, in region: SignalRegion) throws(VMGenIDError) {
+        let hostAddress = try checkedWrite(of: bytes.count, at: offset, in: region).backing
         let done = try withFile(O_RDWR) { fd in
             bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, bytes.count, off_t(Int64(bitPattern: hostAddress))) }
         }
