@@ -56,7 +56,7 @@ let package = Package(
                        providers: [.apt(["libvirt-dev"])]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"], path: "Sources/Host/Libvirt"),
         // genidd's event -> action table: pure, no libvirt.
-        .target(name: "GenIDPolicy", path: "Sources/Host/GenIDPolicy"),
+        .target(name: "GenIDPolicy", dependencies: ["VMGenID"], path: "Sources/Host/GenIDPolicy"),
         // The ledger: every value ever given to every VM. The protocol and
         // an in-memory implementation; the SQLite one for a single host.
         .target(name: "GenerationStore", dependencies: ["VMGenID"], path: "Sources/Host/GenerationStore"),
@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", nioCore, nioPosix]),
         .testTarget(name: "LibvirtTests", dependencies: ["CLibvirt", "Libvirt"]),
-        .testTarget(name: "GenIDPolicyTests", dependencies: ["GenIDPolicy"]),
+        .testTarget(name: "GenIDPolicyTests", dependencies: ["GenIDPolicy", "VMGenID"]),
         .testTarget(name: "GenerationStoreTests", dependencies: ["GenerationStore", "SQLiteGenerationStore", "VMGenID"]),
         .testTarget(name: "GenIDHostTests",
                     dependencies: ["GenIDHost", "GenerationStore", "GuestMemoryFixtures", "QMP", "VMGenID"]),

@@ -1,14 +1,15 @@
 import GenIDPolicy
 import Testing
+import VMGenID
 
 /// Every row of the event -> action table.
 @Suite("GenIDPolicy table")
 struct GenIDPolicyTests {
-    let a = "11111111-2222-4333-8444-555555555555"
-    let b = "0f3c2a9e-1b7d-4e5f-8a6b-9c0d1e2f3a4b"
+    let a = GenerationID("11111111-2222-4333-8444-555555555555")!
+    let b = GenerationID("0f3c2a9e-1b7d-4e5f-8a6b-9c0d1e2f3a4b")!
 
     func facts(
-        active: Bool = true, element: Bool = true, live: String? = nil, persistent: String? = nil,
+        active: Bool = true, element: Bool = true, live: GenerationID? = nil, persistent: GenerationID? = nil,
         liveStanding: LedgerStanding = .unrecorded, persistentStanding: LedgerStanding = .unrecorded
     ) -> DomainFacts {
         DomainFacts(
@@ -192,7 +193,7 @@ struct GenIDPolicyTests {
         let owners = [a: (name: "web", isThisDomain: true), b: (name: "db", isThisDomain: false)]
         let mine = DomainFacts(
             name: "web", isActive: true, hasGenIDElement: true, liveValue: a, persistentValue: a,
-            owner: { owners[$0] }, latestLive: a, latestPersistent: "99999999-2222-4333-8444-555555555555")
+            owner: { owners[$0] }, latestLive: a, latestPersistent: GenerationID("99999999-2222-4333-8444-555555555555")!)
         #expect(mine.liveStanding == .latestForThisDomain)
         #expect(mine.persistentStanding == .earlierForThisDomain)
         let clone = DomainFacts(
@@ -202,7 +203,7 @@ struct GenIDPolicyTests {
         #expect(clone.liveStanding == .unrecorded)
         let fresh = DomainFacts(
             name: "new", isActive: false, hasGenIDElement: true, liveValue: nil,
-            persistentValue: "77777777-2222-4333-8444-555555555555",
+            persistentValue: GenerationID("77777777-2222-4333-8444-555555555555")!,
             owner: { owners[$0] }, latestLive: nil, latestPersistent: nil)
         #expect(fresh.persistentStanding == .unrecorded)
     }

@@ -45,7 +45,7 @@ struct ControlHandler: Sendable {
             let value = try await guardian.currentValue(domainNamed: domain, connectedBy: started + limit)
             let readiness = try await guardian.readiness.wait(domain: domain, value: value, until: started + limit,
                                                               limit: limit)
-            return ControlResponse(ready: ReadyReport(domain: domain, value: value,
+            return ControlResponse(ready: ReadyReport(domain: domain, value: value.description,
                                                       waitedMilliseconds: (ContinuousClock.now - started).seconds * 1000,
                                                       readinessMilliseconds: readiness))
         case .reconcile:

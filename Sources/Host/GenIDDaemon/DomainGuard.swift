@@ -164,20 +164,20 @@ actor DomainGuard {
 
     private func beginReadiness(_ domain: DomainObservation, value: GenerationID) async {
         let path = domain.liveXML.flatMap { try? DomainXML.channelSocketPath(target: configuration.agentChannel, in: $0) }
-        await readiness.begin(domain: domain.name, value: value.description, channelPath: path)
+        await readiness.begin(domain: domain.name, value: value, channelPath: path)
     }
 
     /// The value the running domain has now, for `wait-ready`. A genidd
     /// that has just started answers before it reaches libvirtd: wait for
     /// that connection until `deadline` rather than fail the caller.
-    func currentValue(domainNamed name: String, connectedBy deadline: ContinuousClock.Instant) async throws -> String {
+    func currentValue(domainNamed name: String, connectedBy deadline: ContinuousClock.Instant) async throws -> GenerationID {
         while connection == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
         let domain = try DomainObservation.read(try lookUp(name))
         guard domain.isActive else { throw DaemonError.notRunning(domain: name) }
         guard let value = domain.liveValue else { throw DaemonError.noGenID(domain: name) }
-        return value.description
+        return value
     }
 
     func status(domainNamed name: String?) async throws -> [DomainStatus] {

@@ -86,9 +86,8 @@ struct DomainObservation: Sendable {
         let latestPersistent = try await store.latest(of: identity, role: .persistent)?.value
         var facts = DomainFacts(
             name: name, isActive: isActive, hasGenIDElement: hasGenID,
-            liveValue: liveValue?.description, persistentValue: persistentValue?.description,
-            owner: { text in GenerationID(text).flatMap { owners[$0] } },
-            latestLive: latestLive?.description, latestPersistent: latestPersistent?.description)
+            liveValue: liveValue, persistentValue: persistentValue, owner: { owners[$0] },
+            latestLive: latestLive, latestPersistent: latestPersistent)
         facts.snapshotWithPersistentValue = snapshotWithPersistentValue
         return facts
     }

@@ -3,6 +3,7 @@ import Foundation
 import GenIDControl
 import GuestAgent
 import Logging
+import VMGenID
 
 /// Per domain: has the guest adjusted to its current value? After every
 /// new value genidd asks the guest agent (`wait-ready VALUE`) to wait until
@@ -10,13 +11,13 @@ import Logging
 /// it; `wait(...)` lets control planes block until then.
 actor ReadinessGate {
     enum State: Sendable {
-        case adjusting(value: String, since: ContinuousClock.Instant)
-        case ready(value: String, milliseconds: Double)
-        case failed(value: String, reason: String)
+        case adjusting(value: GenerationID, since: ContinuousClock.Instant)
+        case ready(value: GenerationID, milliseconds: Double)
+        case failed(value: GenerationID, reason: String)
     }
 
     private struct Waiter {
-        let value: String
+        let value: GenerationID
         let continuation: CheckedContinuation<Double?, any Error>
     }
 
@@ -37,7 +38,7 @@ actor ReadinessGate {
 
     /// The guest of `domain` has (or is about to get) `value`; ask its agent
     /// over the channel at `channelPath` (nil: the domain declares none).
-    func begin(domain: String, value: String, channelPath: String?) {
+    func begin(domain: String, value: GenerationID, channelPath: String?) {
         if case .ready(let ready, _) = states[domain], ready == value { return }
         if case .adjusting(let adjusting, _) = states[domain], adjusting == value { return }
         tasks[domain]?.cancel()
@@ -68,7 +69,7 @@ actor ReadinessGate {
     /// Returns once the guest adjusted to `value` (the readiness latency in
     /// ms, if genidd measured it), or throws on failure or at `deadline`
     /// (the caller's whole `limit`, which the error names).
-    func wait(domain: String, value: String, until deadline: ContinuousClock.Instant, limit: Duration) async throws
+    func wait(domain: String, value: GenerationID, until deadline: ContinuousClock.Instant, limit: Duration) async throws
         -> Double? {
         switch states[domain] {
         case .ready(let ready, let milliseconds) where ready == value: return milliseconds
@@ -100,7 +101,7 @@ actor ReadinessGate {
             domain: domain, reason: "not ready within \(limit.seconds) s: \(detail)"))
     }
 
-    private func finish(domain: String, value: String, since: ContinuousClock.Instant, result: Result<Void, any Error>) {
+    private func finish(domain: String, value: GenerationID, since: ContinuousClock.Instant, result: Result<Void, any Error>) {
         guard case .adjusting(let current, let started) = states[domain], current == value, started == since else { return }
         tasks.removeValue(forKey: domain)
         let elapsed = ContinuousClock.now - since
@@ -131,7 +132,7 @@ actor ReadinessGate {
 
     /// Connects to the agent (it may still be starting after a boot) and
     /// asks it to wait for `value` and the watchers.
-    private static func askAgent(path: String, value: String, timeout: Duration) async throws {
+    private static func askAgent(path: String, value: GenerationID, timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
@@ -153,7 +154,7 @@ actor ReadinessGate {
             }
             let remaining = deadline - ContinuousClock.now
             let milliseconds = max(1, Int(remaining.seconds * 1000))
-            _ = try await agent.request(.waitReady, arguments: [value, String(milliseconds)],
+            _ = try await agent.request(.waitReady, arguments: [value.description, String(milliseconds)],
                                         timeout: remaining + .seconds(2))
             return
         }

@@ -1,3 +1,5 @@
+import VMGenID
+
 /// What the ledger says about one value, as seen from one domain. The caller
 /// (genidd) looks it up; the policy only reads it.
 public enum LedgerStanding: Sendable, Hashable {
@@ -22,9 +24,9 @@ public struct DomainFacts: Sendable, Hashable {
     /// The persistent definition has a `<genid>` element.
     public var hasGenIDElement: Bool
     /// The value in the live definition (nil when inactive or unknown).
-    public var liveValue: String?
+    public var liveValue: GenerationID?
     /// The value in the persistent definition (what the next start uses).
-    public var persistentValue: String?
+    public var persistentValue: GenerationID?
     /// Ledger standing of `liveValue` (ignored when it is nil).
     public var liveStanding: LedgerStanding
     /// Ledger standing of `persistentValue` (ignored when it is nil).
@@ -36,7 +38,7 @@ public struct DomainFacts: Sendable, Hashable {
 
     public init(
         name: String, isActive: Bool, hasGenIDElement: Bool,
-        liveValue: String? = nil, persistentValue: String? = nil,
+        liveValue: GenerationID? = nil, persistentValue: GenerationID? = nil,
         liveStanding: LedgerStanding = .unrecorded, persistentStanding: LedgerStanding = .unrecorded
     ) {
         self.name = name
@@ -54,10 +56,11 @@ public struct DomainFacts: Sendable, Hashable {
     /// `latestPersistent` are this domain's latest values in each role.
     public init(
         name: String, isActive: Bool, hasGenIDElement: Bool,
-        liveValue: String?, persistentValue: String?,
-        owner: (String) -> (name: String, isThisDomain: Bool)?, latestLive: String?, latestPersistent: String?
+        liveValue: GenerationID?, persistentValue: GenerationID?,
+        owner: (GenerationID) -> (name: String, isThisDomain: Bool)?, latestLive: GenerationID?,
+        latestPersistent: GenerationID?
     ) {
-        func standing(_ value: String?, latest: String?) -> LedgerStanding {
+        func standing(_ value: GenerationID?, latest: GenerationID?) -> LedgerStanding {
             guard let value, let owner = owner(value) else { return .unrecorded }
             if !owner.isThisDomain { return .otherDomain(owner.name) }
             return value == latest ? .latestForThisDomain : .earlierForThisDomain
