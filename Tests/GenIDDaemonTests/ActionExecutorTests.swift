@@ -1,3 +1,4 @@
+import Foundation
 import GenIDHost
 import GenIDPolicy
 import GenerationStore
@@ -32,7 +33,13 @@ final class RecordingEffects: DomainEffects {
     func rotateLive(reason: String, store: any GenerationStore) async throws -> Rotation {
         rotations.withLock { $0.append(reason) }
         let record = try await store.issueFresh(for: vm, event: "rotate")
-        return Rotation(vm: vm.name, event: .rotate, source: "genid-rotate-1", value: record.value, slot: "0x1ffff028")
+        // A Rotation as genidctl prints it with --json.
+        let json = """
+            {"vm": "\(vm.name)", "event": "rotate", "source": "genid-rotate-1", "value": "\(record.value)",
+             "slot": "0x1ffff028", "ledgerMilliseconds": 1, "loadMilliseconds": 200, "writeMilliseconds": 0.1,
+             "pauseMilliseconds": 201, "totalMilliseconds": 203, "warnings": []}
+            """
+        return try JSONDecoder().decode(Rotation.self, from: Data(json.utf8))
     }
 }
 

@@ -32,24 +32,6 @@ public struct Rotation: Sendable, Codable, Equatable {
     /// continuous clock; not encoded. For latency measurements.
     public var resumedAt: ContinuousClock.Instant? = nil
 
-    public init(vm: String, event: Event, source: String, value: GenerationID, slot: String,
-                ledgerMilliseconds: Double = 0, loadMilliseconds: Double = 0, writeMilliseconds: Double = 0,
-                pauseMilliseconds: Double = 0, totalMilliseconds: Double = 0, warnings: [String] = [],
-                resumedAt: ContinuousClock.Instant? = nil) {
-        self.vm = vm
-        self.event = event
-        self.source = source
-        self.value = value
-        self.slot = slot
-        self.ledgerMilliseconds = ledgerMilliseconds
-        self.loadMilliseconds = loadMilliseconds
-        self.writeMilliseconds = writeMilliseconds
-        self.pauseMilliseconds = pauseMilliseconds
-        self.totalMilliseconds = totalMilliseconds
-        self.warnings = warnings
-        self.resumedAt = resumedAt
-    }
-
     enum CodingKeys: String, CodingKey {
         case vm, event, source, value, slot, ledgerMilliseconds, loadMilliseconds, writeMilliseconds
         case pauseMilliseconds, totalMilliseconds, warnings
