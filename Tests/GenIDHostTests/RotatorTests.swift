@@ -111,12 +111,13 @@ struct RotatorTests {
         try await expectRecordedButNotGiven(store)
     }
 
-    @Test func aMonitorErrorDuringTheLoadLeavesTheVMPaused() async throws {
+    @Test func aMonitorErrorDuringTheLoadNeverStartsTheVM() async throws {
         let (rotator, qemu, store) = fixture(runState: "inmigrate")
         qemu.fail("migrate-incoming", with: .qmpError("Failed to read the state"))
         await #expect(throws: HostError.self) { try await rotator.restore(from: "/dev/null") }
         #expect(log.all == ["stop", "record", "migrate-incoming"])
-        #expect(qemu.runState == "paused")
+        // Still waiting for a stream, with autostart cleared: the guest never ran.
+        #expect(qemu.runState == "inmigrate")
         try await expectRecordedButNotGiven(store)
     }
 

@@ -25,17 +25,20 @@ final class ScriptedQEMU: QEMUMonitor {
     }
 
     let log: StepLog
+    /// Prefixes this QEMU's steps when two share one log ("source", "destination").
+    let label: String
     let memory: ArrayGuestMemory
     /// The device's `guid` property: what a state load puts in the page.
     let deviceValue = GenerationID.random()
-    private let state = Mutex<(runState: String, snapshots: Set<String>, failing: [String: Failure])>(
-        ("running", [], [:]))
+    private let state = Mutex<(runState: String, autostart: Bool, snapshots: Set<String>, failing: [String: Failure])>(
+        ("running", true, [], [:]))
     /// Where a load writes the device's value; the page's slot unless a
     /// test moves it (a guest that rewrote its ACPI tables).
     let loadTarget = Mutex(ACPIImage.pageAddress + 40)
 
-    init(log: StepLog, memory: ArrayGuestMemory, runState: String = "running") {
+    init(log: StepLog, memory: ArrayGuestMemory, runState: String = "running", label: String = "") {
         self.log = log
+        self.label = label
         self.memory = memory
         state.withLock { $0.runState = runState }
     }
@@ -46,16 +49,20 @@ final class ScriptedQEMU: QEMUMonitor {
     func addSnapshot(_ name: String) { _ = state.withLock { $0.snapshots.insert(name) } }
 
     func execute(_ command: String, arguments: [String: JSONValue]?, timeout: Duration) async throws -> JSONValue {
-        if !command.hasPrefix("query-") { log.add(command) }
+        if !command.hasPrefix("query-") { step(command) }
         if case .qmpError(let message)? = state.withLock({ $0.failing[command] }) {
             throw QMPError.commandFailed(command: command, errorClass: "GenericError", description: message)
         }
         switch command {
-        case "stop": state.withLock { $0.runState = "paused" }
+        // While waiting for a stream, stop only clears autostart (as QEMU does).
+        case "stop": state.withLock { if $0.runState == "inmigrate" { $0.autostart = false } else { $0.runState = "paused" } }
         case "cont": state.withLock { $0.runState = "running" }
         case "query-status": return .object(["status": .string(runState)])
         case "query-vm-generation-id": return .object(["guid": .string(deviceValue.description)])
-        case "migrate-incoming": loadState()
+        case "migrate-incoming":
+            loadState()
+            state.withLock { $0.runState = $0.autostart ? "running" : "paused" }
+        case "migrate": state.withLock { $0.runState = "postmigrate" }
         case "query-migrate": return .object(["status": .string("completed")])
         default: break
         }
@@ -65,7 +72,7 @@ final class ScriptedQEMU: QEMUMonitor {
     func humanMonitorCommand(_ commandLine: String, timeout: Duration) async throws -> String {
         let words = commandLine.split(separator: " ").map(String.init)
         let (verb, name) = (words[0], words.count > 1 ? words[1] : "")
-        log.add(verb)
+        step(verb)
         if case .hmpOutput(let message)? = state.withLock({ $0.failing[verb] }) { return message }
         switch verb {
         case "savevm": addSnapshot(name)
@@ -80,6 +87,8 @@ final class ScriptedQEMU: QEMUMonitor {
 
     func close() async {}
 
+    private func step(_ name: String) { log.add(label.isEmpty ? name : "\(label) \(name)") }
+
     private func loadState() {
         memory.poke(deviceValue.guestBytes, at: Int(loadTarget.withLock { $0 }))
     }
@@ -93,8 +102,11 @@ final class LoggedGuestMemory: GuestMemory {
     let dropWrites: Bool
     var layout: GuestRAMLayout { base.layout }
 
-    init(_ base: ArrayGuestMemory, log: StepLog, dropWrites: Bool = false) {
+    let label: String
+
+    init(_ base: ArrayGuestMemory, log: StepLog, dropWrites: Bool = false, label: String = "") {
         self.base = base
+        self.label = label
         self.log = log
         self.dropWrites = dropWrites
     }
@@ -104,7 +116,7 @@ final class LoggedGuestMemory: GuestMemory {
     }
 
     func write(_ bytes: [UInt8], at offset: Int, in region: SignalRegion) throws(VMGenIDError) {
-        log.add("write \(region.signal)")
+        log.add((label.isEmpty ? "" : "\(label) ") + "write \(region.signal)")
         if !dropWrites { try base.write(bytes, at: offset, in: region) }
     }
 }

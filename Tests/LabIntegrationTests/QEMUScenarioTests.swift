@@ -41,6 +41,25 @@ extension LabIntegration {
             }
         }
 
+        /// A live migration after a genid revert: the guest keeps the value
+        /// genid gave it, though the destination's device holds the boot value.
+        @Test(arguments: kernels)
+        func migrationKeepsTheValueGenidGave(kernel: String) async throws {
+            let report = try await runScenario(["qemu-migrate", "--kernel", kernel])
+            let restore = try #require(report.restores.first)
+            #expect(restore.guestGuid == restore.hostGuid && restore.guestGuid != report.baselineGuid)
+            #expect(restore.guestObservedChange == false)
+            #expect(restore.sysgenidAfter == restore.sysgenidBefore)
+        }
+
+        /// The gap genid closes: QEMU's own migration shows the guest its boot
+        /// value again and its kernel a fork that did not happen.
+        @Test func plainMigrationBringsBackTheBootValue() async throws {
+            let report = try await runScenario(["qemu-migrate-unprotected", "--kernel", "6.1"])
+            let restore = try #require(report.restores.first)
+            #expect(restore.guestGuid == report.baselineGuid && restore.guestObservedChange == true)
+        }
+
         /// Runs one scenario, requires it passed and left nothing, and checks
         /// the lab ledger never holds a value twice.
         private func runScenario(_ arguments: [String]) async throws -> LabReport {

@@ -46,6 +46,22 @@ public final class AttachedVM: Sendable {
         return region
     }
 
+    /// Every signal's region, confirmed: right after a state load each
+    /// device has put its own state there (QEMU's vmgenid device: its own
+    /// value). A region that does not hold it is located again once; then
+    /// the tables no longer say where the device is, and nothing is written.
+    public func signalRegionsAfterLoad() async throws -> [SignalRegion] {
+        let device = DeviceState(vmgenid: try await qemuValue())
+        return try signals.map { signal in
+            for refresh in [false, true] {
+                let region = try self.region(of: signal, refresh: refresh)
+                if try signal.holdsDeviceState(region, in: memory, device: device) { return region }
+            }
+            throw HostError.signalNotInPlace(signal: signal.name, region: try self.region(of: signal).description,
+                                             device: "\(device)")
+        }
+    }
+
     /// QEMU's idea of the value (`query-vm-generation-id`): what its device
     /// was created with. After a genid rotation guest memory differs from it.
     public func qemuValue() async throws -> GenerationID {
@@ -83,6 +99,23 @@ public final class AttachedVM: Sendable {
             }
             throw HostError.monitorCommandFailed(command: command, output: trimmed)
         }
+    }
+
+    /// Polls `query-migrate` until this QEMU's migration (outgoing, or a
+    /// restore's incoming stream) completes; throws if it fails.
+    public func waitForMigration(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let reply = try await monitor.execute("query-migrate")
+            let status = reply["status"]?.stringValue ?? "none"
+            switch status {
+            case "completed": return
+            case "failed", "cancelled":
+                throw HostError.migrationFailed(status: status, detail: reply["error-desc"]?.stringValue ?? "")
+            default: try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        throw HostError.timeout(what: "migration", seconds: Double(timeout.components.seconds))
     }
 
     public func close() async {

@@ -108,7 +108,7 @@ public struct Rotator: Sendable {
         let wasRunning = try await vm.runState() == "running"
         if wasRunning { try await stop() }
         try await vm.monitor.execute("migrate", arguments: ["uri": .string("exec:cat > \(shellQuoted(file))")])
-        try await waitForMigration(timeout: timeout)
+        try await vm.waitForMigration(timeout: timeout)
         if wasRunning { try await cont() }
     }
 
@@ -124,7 +124,7 @@ public struct Rotator: Sendable {
         try await vm.monitor.execute("stop")
         return try await loadAndRotate(event: .restore, source: file, alreadyStopped: true) {
             try await vm.monitor.execute("migrate-incoming", arguments: ["uri": .string("exec:cat \(shellQuoted(file))")])
-            try await waitForMigration(timeout: timeout)
+            try await vm.waitForMigration(timeout: timeout)
         }
     }
 
@@ -143,7 +143,7 @@ public struct Rotator: Sendable {
             if !alreadyStopped { try await stop() }
             try await load()
             loaded = clock.now
-            regions = try await locatedSignals()
+            regions = try await vm.signalRegionsAfterLoad()
             for (signal, region) in zip(vm.signals, regions) {
                 try signal.write(value, into: region, in: vm.memory)
             }
@@ -165,39 +165,8 @@ public struct Rotator: Sendable {
                         totalMilliseconds: (resumed - started).milliseconds, resumedAt: resumed)
     }
 
-    /// Every signal's region, confirmed: right after a state load each
-    /// device has put its own state there (QEMU's vmgenid device: its own
-    /// value). A region that does not hold it is located again once; then
-    /// the tables no longer say where the device is, and nothing is written.
-    private func locatedSignals() async throws -> [SignalRegion] {
-        let device = DeviceState(vmgenid: try await vm.qemuValue())
-        return try vm.signals.map { signal in
-            for refresh in [false, true] {
-                let region = try vm.region(of: signal, refresh: refresh)
-                if try signal.holdsDeviceState(region, in: vm.memory, device: device) { return region }
-            }
-            throw HostError.signalNotInPlace(signal: signal.name, region: try vm.region(of: signal).description,
-                                             device: "\(device)")
-        }
-    }
-
     private func stop() async throws { try await vm.monitor.execute("stop") }
     private func cont() async throws { try await vm.monitor.execute("cont") }
-
-    private func waitForMigration(timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let reply = try await vm.monitor.execute("query-migrate")
-            let status = reply["status"]?.stringValue ?? "none"
-            switch status {
-            case "completed": return
-            case "failed", "cancelled":
-                throw HostError.migrationFailed(status: status, detail: reply["error-desc"]?.stringValue ?? "")
-            default: try await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        throw HostError.timeout(what: "migration", seconds: Double(timeout.components.seconds))
-    }
 }
 
 func shellQuoted(_ path: String) -> String {

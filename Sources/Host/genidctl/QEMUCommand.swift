@@ -13,7 +13,8 @@ struct QEMUCommand: AsyncParsableCommand {
             Every verb that loads state (revert, restore, rotate) gives the
             guest a fresh value: record a new value in the ledger, stop, load,
             write and verify it in guest memory, cont. If a step after the load fails, the
-            VM is left paused rather than resumed on a stale value.
+            VM is left paused rather than resumed on a stale value. 'migrate'
+            moves a VM to another QEMU and keeps the value the guest has.
 
             Examples (the verb first, then its options):
               genidctl qemu snapshot base \\
@@ -26,7 +27,7 @@ struct QEMUCommand: AsyncParsableCommand {
                 --qmp /run/vm1/qmp.sock --ram-file /dev/shm/vm1.ram
             """,
         subcommands: [StatusVerb.self, SnapshotVerb.self, RevertVerb.self, SaveVerb.self, RestoreVerb.self,
-                      RotateVerb.self]
+                      RotateVerb.self, MigrateVerb.self]
     )
 }
 
@@ -195,7 +196,7 @@ func printRotation(_ rotation: Rotation, json: Bool) {
         ("write_ms", String(format: "%.3f", rotation.writeMilliseconds)),
         ("pause_ms", String(format: "%.2f", rotation.pauseMilliseconds)),
         ("total_ms", String(format: "%.2f", rotation.totalMilliseconds)),
-    ], json: json)
+    ] + rotation.warnings.map { ("warning", $0) }, json: json)
 }
 
 /// Aligned "key  value" lines, or one flat JSON object with string values.

@@ -1,4 +1,5 @@
 import Foundation
+import VMGenID
 import GenIDHost
 import GenerationStore
 import SQLiteGenerationStore
@@ -11,6 +12,9 @@ struct ScenarioContext {
     let image: GuestImage
     let ledger: any GenerationStore
     var report: LabReport
+    /// `-device vmgenid,guid=` for every machine of the scenario, as libvirt
+    /// starts QEMU (source and migration destination alike); nil: QEMU picks.
+    var initialGenerationID: GenerationID?
     let progress: @Sendable (String) -> Void
     /// The sysgenid provider the guest runs (`genid.provider=` on the kernel
     /// command line); nil leaves the guest's default (userspace).
@@ -33,6 +37,7 @@ struct ScenarioContext {
         var configuration = MachineConfiguration(image: image)
         configuration.accelerator = settings.accelerator
         configuration.incoming = incoming
+        configuration.initialGenerationID = initialGenerationID?.description
         if let provider { configuration.kernelCommandLine += " genid.provider=\(provider.rawValue)" }
         return configuration
     }

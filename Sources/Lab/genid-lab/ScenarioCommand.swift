@@ -12,7 +12,8 @@ struct ScenarioCommand: AsyncParsableCommand {
             standard error, and exits 0 only when every check passed.
             """,
         subcommands: [BootScenarioCommand.self, QEMURevertCommand.self, QEMURevertUnprotectedCommand.self,
-                      QEMURestoreCommand.self, QEMURotateCommand.self, SysGenIDABICommand.self,
+                      QEMURestoreCommand.self, QEMURotateCommand.self, QEMUMigrateCommand.self,
+                      QEMUMigrateUnprotectedCommand.self, SysGenIDABICommand.self,
                       LibvirtRevertCommand.self, LibvirtRestoreCommand.self, LibvirtCloneCommand.self,
                       LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self]
     )
