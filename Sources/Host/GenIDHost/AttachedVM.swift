@@ -102,14 +102,16 @@ public final class AttachedVM: Sendable {
     }
 
     /// Polls `query-migrate` until this QEMU's migration (outgoing, or a
-    /// restore's incoming stream) completes; throws if it fails.
-    public func waitForMigration(timeout: Duration) async throws {
+    /// restore's incoming stream) completes, and returns QEMU's final
+    /// report (with `downtime` for an outgoing one); throws if it fails.
+    @discardableResult
+    public func waitForMigration(timeout: Duration) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let reply = try await monitor.execute("query-migrate")
             let status = reply["status"]?.stringValue ?? "none"
             switch status {
-            case "completed": return
+            case "completed": return reply
             case "failed", "cancelled":
                 throw HostError.migrationFailed(status: status, detail: reply["error-desc"]?.stringValue ?? "")
             default: try await Task.sleep(for: .milliseconds(20))

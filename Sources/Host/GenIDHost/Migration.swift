@@ -17,6 +17,9 @@ public struct Migration: Sendable, Codable, Equatable {
     /// end of the load to `cont` (genid's part of the downtime).
     public var totalMilliseconds: Double
     public var destinationPauseMilliseconds: Double
+    /// QEMU's own `downtime`: the source stopped until the stream was done.
+    /// The guest's downtime through genid is this plus the destination's pause.
+    public var qemuDowntimeMilliseconds: Double?
 }
 
 /// Moves a running VM to another QEMU process without giving it a new
@@ -55,7 +58,7 @@ public struct Migrator: Sendable {
         try await destination.monitor.execute("stop")
         try await destination.monitor.execute("migrate-incoming", arguments: ["uri": .string(uri)])
         try await source.monitor.execute("migrate", arguments: ["uri": .string(uri)])
-        try await source.waitForMigration(timeout: timeout)
+        let report = try await source.waitForMigration(timeout: timeout)
         try await waitUntilLoaded(destination, timeout: timeout)
         let loaded = clock.now
         let deviceValue: GenerationID
@@ -78,16 +81,18 @@ public struct Migrator: Sendable {
                                 + "(the destination's device held \(deviceValue))")
         return Migration(vm: destination.name, value: value, destinationDeviceValue: deviceValue, uri: uri,
                          totalMilliseconds: (resumed - started).milliseconds,
-                         destinationPauseMilliseconds: (resumed - loaded).milliseconds)
+                         destinationPauseMilliseconds: (resumed - loaded).milliseconds,
+                         qemuDowntimeMilliseconds: report["downtime"]?.intValue.map(Double.init))
     }
 
-    /// The destination has loaded the whole stream: its migration reports
-    /// completed and it no longer waits for one.
+    /// The destination has loaded the whole stream and no longer waits for
+    /// one. Asked only once the source is done, when the load ends within
+    /// milliseconds: every millisecond polled here is the guest's downtime.
     private func waitUntilLoaded(_ vm: AttachedVM, timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await vm.runState() != "inmigrate" { return }
-            try await Task.sleep(for: .milliseconds(10))
+            try await Task.sleep(for: .milliseconds(1))
         }
         throw HostError.timeout(what: "the incoming migration", seconds: Double(timeout.components.seconds))
     }

@@ -59,7 +59,7 @@ public struct QEMUMigrateScenario: Sendable {
                                      migration.destinationDeviceValue == bootValue,
                                      "device \(migration.destinationDeviceValue), boot \(bootValue)")
                     } else {
-                        try await plainMigration(from: vm, to: target, uri: uri)
+                        _ = try await PlainMigration(source: vm, destination: target).run(uri: uri)
                     }
                     try await destination.waitForAgent(timeout: settings.agentTimeout)
                     // A fork would be processed within a moment of resuming:
@@ -72,18 +72,6 @@ public struct QEMUMigrateScenario: Sendable {
                                              observedChange: forked(before, after), elapsedMs: nil))
                 progress("after the migration the guest sees \(after.value?.description ?? "nothing")")
             }
-        }
-    }
-
-    /// QEMU's own live migration, as libvirt drives it: the destination
-    /// starts by itself at the end of the stream.
-    private func plainMigration(from source: AttachedVM, to destination: AttachedVM, uri: String) async throws {
-        try await destination.monitor.execute("migrate-incoming", arguments: ["uri": .string(uri)])
-        try await source.monitor.execute("migrate", arguments: ["uri": .string(uri)])
-        try await source.waitForMigration(timeout: .seconds(300))
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try await destination.runState() != "running", ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
         }
     }
 

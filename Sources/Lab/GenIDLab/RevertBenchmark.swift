@@ -112,4 +112,4 @@ func median(_ values: [Double]) -> Double {
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
-private func format(_ value: Double) -> String { String(format: "%.1f", value) }
+func format(_ value: Double) -> String { String(format: "%.1f", value) }

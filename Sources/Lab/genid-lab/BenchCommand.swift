@@ -6,7 +6,8 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Side-by-side benchmarks on a real guest, reported as medians and ratios.",
-        subcommands: [RevertBenchCommand.self, GuestBenchCommand.self, LibvirtRevertBenchCommand.self]
+        subcommands: [RevertBenchCommand.self, GuestBenchCommand.self, LibvirtRevertBenchCommand.self,
+                      MigrateBenchCommand.self]
     )
 }
 
@@ -175,4 +176,46 @@ func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+struct MigrateBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Live-migration downtime: QEMU alone against genid's Migrator, alternating on the same guest.",
+        discussion: """
+            One guest, booted with a fixed vmgenid guid, is live-migrated from
+            QEMU to QEMU --rounds times each way, alternating QEMU's own
+            migration and genid's (the order flipped every round), each
+            destination becoming the next source. Downtime is QEMU's own
+            'downtime' (the source stopped until the stream is done); through
+            genid the destination then waits paused for genid's write, which
+            is added. Prints both medians, their ratio and the median of that
+            added pause.
+            """
+    )
+    @OptionGroup var lab: LabOptions
+    @Option(help: "Rounds (each is one plain and one genid migration).") var rounds = 5
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+    }
+
+    func run() async throws {
+        LabCleanup.shared.installSignalHandlers()
+        let result = try await MigrateBenchmark(settings: lab.settings, rounds: rounds).run(progress: progress)
+        if json {
+            try printJSON(result)
+        } else {
+            print(String(format: """
+                guest kernel              %@
+                rounds                    %d
+                plain downtime median     %.2f ms
+                genid downtime median     %.2f ms
+                ratio genid/plain         %.3f
+                genid's destination pause %.2f ms (median, load done to cont)
+                """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
+                result.destinationPauseMedian))
+        }
+    }
 }
