@@ -37,7 +37,17 @@ public struct DomainStatus: Codable, Sendable, Equatable {
     /// The persistent definition has `<genid>`; without it the guest gets no
     /// VMGENID device (`genidctl libvirt enable DOMAIN`).
     public var hasGenID: Bool
+    /// The value the running guest has: guest memory when genidd can read
+    /// it, else libvirt's word.
     public var liveValue: String?
+    /// Where each holder stands: libvirt's live `<genid>` (what QEMU's
+    /// vmgenid device was started with, and would write again at a reset or
+    /// an incoming migration) and the 16 bytes in guest memory.
+    public var libvirtValue: String?
+    public var guestMemoryValue: String?
+    /// Set when the holders disagree, or guest memory cannot be read: what
+    /// differs and what that exposes the guest to.
+    public var disagreement: String?
     public var persistentValue: String?
     /// ready, adjusting, failed (see `readinessDetail`, e.g. no agent
     /// channel), unknown (genidd has not asked yet) or not-running.
@@ -50,6 +60,7 @@ public struct DomainStatus: Codable, Sendable, Equatable {
     public var lastError: String?
 
     public init(name: String, uuid: String, state: String, hasGenID: Bool, liveValue: String?,
+                libvirtValue: String? = nil, guestMemoryValue: String? = nil, disagreement: String? = nil,
                 persistentValue: String?, readiness: String, readyValue: String?, readinessDetail: String?,
                 lastAction: String?, lastError: String?) {
         self.name = name
@@ -57,6 +68,9 @@ public struct DomainStatus: Codable, Sendable, Equatable {
         self.state = state
         self.hasGenID = hasGenID
         self.liveValue = liveValue
+        self.libvirtValue = libvirtValue
+        self.guestMemoryValue = guestMemoryValue
+        self.disagreement = disagreement
         self.persistentValue = persistentValue
         self.readiness = readiness
         self.readyValue = readyValue

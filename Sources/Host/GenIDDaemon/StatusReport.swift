@@ -17,8 +17,26 @@ enum StatusReport {
         }
         return DomainStatus(
             name: domain.name, uuid: domain.identity.uuid ?? "", state: state, hasGenID: domain.hasGenID,
-            liveValue: domain.liveValue?.description, persistentValue: domain.persistentValue?.description,
+            liveValue: domain.liveValue?.description, libvirtValue: domain.libvirtLiveValue?.description,
+            guestMemoryValue: domain.guestValue?.description, disagreement: disagreement(domain),
+            persistentValue: domain.persistentValue?.description,
             readiness: readiness, readyValue: readyValue?.description, readinessDetail: detail, lastAction: note?.lastAction,
             lastError: domain.hasGenID ? note?.lastError : DaemonError.noGenID(domain: domain.name).description)
+    }
+
+    /// What the holders of a running domain's value disagree on. After a
+    /// genid rotation guest memory is right and libvirt's (and QEMU's) value
+    /// is stale; stock QEMU writes that stale value again at a guest reset
+    /// and at an incoming load that genid does not drive.
+    static func disagreement(_ domain: DomainObservation) -> String? {
+        guard domain.isActive, domain.hasGenID else { return nil }
+        guard let guest = domain.guestValue else {
+            return "guest memory cannot be read (\(domain.guestMemoryError ?? "unknown reason")): "
+                + "the value the guest runs with is libvirt's word, not verified"
+        }
+        guard let libvirt = domain.libvirtLiveValue, libvirt != guest else { return nil }
+        return "the guest runs with \(guest) (guest memory: current); libvirt's live <genid> and QEMU's device "
+            + "still hold \(libvirt): a guest reset, or a migration, save/restore or snapshot load that genid "
+            + "does not drive, would show the guest that older value again"
     }
 }

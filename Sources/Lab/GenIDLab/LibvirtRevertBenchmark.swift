@@ -88,6 +88,18 @@ public struct LibvirtRevertBenchmark: Sendable {
                              "genidd \(rotated ?? "none"), guest \(guest.value?.description ?? "none")")
                 let record = await LabReport.record(of: rotated.flatMap(GenerationID.init), in: shared.ledger)
                 report.check("genidctl rotate's value is in the ledger", record?.vm.name == domain.name)
+                // Status names the holder left stale by the rotation: libvirt's
+                // live <genid>, QEMU's device value.
+                let statusOutput = try await runBlocking {
+                    try Subprocess.check([genidctl, "status", domain.name, "--json", "--socket", shared.genidd.socketPath])
+                }
+                let status = try ControlCoding.decode(ControlResponse.self, from: Data(statusOutput.utf8)).status?.first
+                report.check("status shows the guest's value as current and names libvirt's as stale",
+                             status?.guestMemoryValue == rotated && status?.liveValue == rotated
+                                && status?.libvirtValue != rotated
+                                && status?.disagreement?.contains(status?.libvirtValue ?? "-") == true,
+                             "guest \(status?.guestMemoryValue ?? "-"), libvirt \(status?.libvirtValue ?? "-"), "
+                                + "disagreement \(status?.disagreement ?? "none")")
                 return Result(
                     guestKernel: shared.image.kernel.release, rounds: rounds,
                     libvirtMilliseconds: libvirt, genidctlMilliseconds: genid,
