@@ -62,6 +62,28 @@ public final class AttachedVM: Sendable {
         }
     }
 
+    /// In the paused window after a state load: writes `value` into every
+    /// signal's region, each first confirmed to hold its device's state.
+    public func writeSignalsAfterLoad(_ value: GenerationID) async throws -> [SignalRegion] {
+        let regions = try await signalRegionsAfterLoad()
+        for (signal, region) in zip(signals, regions) {
+            try signal.write(value, into: region, in: memory)
+        }
+        return regions
+    }
+
+    /// A step in the paused window failed: the VM is left as it is, never
+    /// resumed on a stale value. Notes it in the audit trail (`auditKind`,
+    /// what was being done, the error, `note`, the run state) and returns
+    /// the error to throw.
+    public func leftPaused(after error: any Error, event: String, source: String, store: any GenerationStore,
+                           auditKind: String, note: String) async -> HostError {
+        let state = (try? await runState()) ?? "unknown"
+        try? await store.audit(identity, kind: auditKind,
+                               message: "\(event) \(source): \(error); \(note); the VM was left \(state)")
+        return .rotationFailed(event: event, source: source, reason: "\(error)", runState: state)
+    }
+
     /// QEMU's idea of the value (`query-vm-generation-id`): what its device
     /// was created with. After a genid rotation guest memory differs from it.
     public func qemuValue() async throws -> GenerationID {

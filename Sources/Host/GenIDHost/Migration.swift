@@ -64,15 +64,10 @@ public struct Migrator: Sendable {
         let deviceValue: GenerationID
         do {
             deviceValue = try await destination.qemuValue()
-            let regions = try await destination.signalRegionsAfterLoad()
-            for (signal, region) in zip(destination.signals, regions) {
-                try signal.write(value, into: region, in: destination.memory)
-            }
+            _ = try await destination.writeSignalsAfterLoad(value)
         } catch {
-            let runState = (try? await destination.runState()) ?? "unknown"
-            try? await store.audit(destination.identity, kind: "migration-failed",
-                                   message: "to \(uri): \(error); the destination was left \(runState)")
-            throw HostError.rotationFailed(event: "migration", source: uri, reason: "\(error)", runState: runState)
+            throw await destination.leftPaused(after: error, event: "migration", source: uri, store: store,
+                                               auditKind: "migration-failed", note: "the destination keeps \(value) unwritten")
         }
         try await destination.monitor.execute("cont")
         let resumed = clock.now

@@ -143,15 +143,10 @@ public struct Rotator: Sendable {
             if !alreadyStopped { try await stop() }
             try await load()
             loaded = clock.now
-            regions = try await vm.signalRegionsAfterLoad()
-            for (signal, region) in zip(vm.signals, regions) {
-                try signal.write(value, into: region, in: vm.memory)
-            }
+            regions = try await vm.writeSignalsAfterLoad(value)
         } catch {
-            let state = (try? await vm.runState()) ?? "unknown"
-            try? await store.audit(vm.identity, kind: "rotation-failed",
-                                   message: "\(event.rawValue) \(source): \(error); \(value) was recorded but not given")
-            throw HostError.rotationFailed(event: event.rawValue, source: source, reason: "\(error)", runState: state)
+            throw await vm.leftPaused(after: error, event: event.rawValue, source: source, store: store,
+                                      auditKind: "rotation-failed", note: "\(value) was recorded but not given")
         }
         let written = clock.now
         try await cont()

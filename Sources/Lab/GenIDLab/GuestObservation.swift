@@ -20,6 +20,13 @@ struct GuestObservation: Sendable {
 
     var readers: [Int?] { [readerBlocking, readerPoll, readerMmap] }
 
+    /// Whether the guest kernel processed a VMGENID change since `baseline`
+    /// (its vmfork count moved); nil when either count is unknown.
+    func forked(since baseline: GuestObservation) -> Bool? {
+        guard let before = baseline.kernelVMForkCount, let now = kernelVMForkCount else { return nil }
+        return now > before
+    }
+
     /// Every running reader has seen the current counter (true when no reader runs).
     var readersCaughtUp: Bool {
         readers.allSatisfy { $0 == nil || $0 == sysgenidCounter }
@@ -49,6 +56,13 @@ extension LabDomain: AgentAsking {}
 extension AgentAsking {
     func observe() async throws -> GuestObservation {
         GuestObservation(try await ask(.status, arguments: [], timeout: .seconds(10)))
+    }
+
+    /// Where nothing should change, there is nothing to wait for: give the
+    /// guest the time a change would take to show, then look.
+    func observeAfterSettling() async throws -> GuestObservation {
+        try await Task.sleep(for: .seconds(2))
+        return try await observe()
     }
 
     /// Polls the agent until the guest kernel has processed a change beyond

@@ -64,25 +64,15 @@ public struct QEMUMigrateScenario: Sendable {
                     try await destination.waitForAgent(timeout: settings.agentTimeout)
                     // A fork would be processed within a moment of resuming:
                     // give it that moment in both modes, or wait for it.
-                    return protected ? try await observeAfterSettling(destination)
+                    return protected ? try await destination.observeAfterSettling()
                                      : try await destination.observeChange(after: before)
                 }
                 judge(&report, given: given, bootValue: bootValue, before: before, after: after)
                 report.restores.append(.init(host: given.description, baseline: before, after: after,
-                                             observedChange: forked(before, after), elapsedMs: nil))
+                                             observedChange: after.forked(since: before), elapsedMs: nil))
                 progress("after the migration the guest sees \(after.value?.description ?? "nothing")")
             }
         }
-    }
-
-    private func observeAfterSettling(_ machine: Machine) async throws -> GuestObservation {
-        try await Task.sleep(for: .seconds(2))
-        return try await machine.observe()
-    }
-
-    private func forked(_ before: GuestObservation, _ after: GuestObservation) -> Bool? {
-        guard let was = before.kernelVMForkCount, let now = after.kernelVMForkCount else { return nil }
-        return now > was
     }
 
     private func judge(_ report: inout LabReport, given: GenerationID, bootValue: GenerationID,
@@ -95,13 +85,13 @@ public struct QEMUMigrateScenario: Sendable {
         if protected {
             report.check("after the migration the guest keeps its value", after.value == given,
                          "guest \(guest), before \(given)")
-            report.check("the guest kernel reported no fork", forked(before, after) == false, forks)
+            report.check("the guest kernel reported no fork", after.forked(since: before) == false, forks)
             report.check("the sysgenid counter did not move",
                          after.sysgenidCounter != nil && after.sysgenidCounter == before.sysgenidCounter, counter)
         } else {
             report.check("without genid the guest is shown its boot value again", after.value == bootValue,
                          "guest \(guest), boot \(bootValue), before \(given)")
-            report.check("and its kernel reports a fork that did not happen", forked(before, after) == true, forks)
+            report.check("and its kernel reports a fork that did not happen", after.forked(since: before) == true, forks)
         }
     }
 }

@@ -50,7 +50,7 @@ public struct QEMURestoreScenario: Sendable {
                 }
                 let host = rotation.value
                 let guestText = after.value?.description ?? (after.valueError ?? "nothing")
-                let observed = after.kernelVMForkCount.flatMap { now in baseline.kernelVMForkCount.map { now > $0 } }
+                let observed = after.forked(since: baseline)
                 context.report.check("guest GUID equals host GUID after restore \(index)", after.value == host,
                                      "guest \(guestText), host \(host)")
                 context.report.check("guest GUID differs from the baseline and every earlier one after restore \(index)",
@@ -95,7 +95,7 @@ public struct QEMURotateScenario: Sendable {
                 let rotation = try await Rotator(vm: vm, store: ledger).rotate()
                 let after = try await machine.observeChange(after: baseline)
                 let host = rotation.value
-                let observed = after.kernelVMForkCount.flatMap { now in baseline.kernelVMForkCount.map { now > $0 } }
+                let observed = after.forked(since: baseline)
                 let guestText = after.value?.description ?? (after.valueError ?? "nothing")
                 report.check("guest GUID equals host GUID after the rotation", after.value == host,
                              "guest \(guestText), host \(host)")

@@ -43,10 +43,10 @@ public struct QEMURevertScenario: Sendable {
                     let (hostValue, elapsed) = try await revert(vm: vm, rotator: rotator)
                     let after = protected
                         ? try await machine.observeChange(after: baseline)
-                        : try await observeAfterSettling(machine)
+                        : try await machine.observeAfterSettling()
                     judge(&report, index: index, host: hostValue, baseline: baseline, after: after, seen: seen)
                     report.restores.append(.init(host: hostValue.description, baseline: baseline, after: after,
-                                                 observedChange: observedChange(baseline, after), elapsedMs: elapsed))
+                                                 observedChange: after.forked(since: baseline), elapsedMs: elapsed))
                     if let value = after.value { seen.append(value) }
                     progress("revert \(index): guest sees \(after.value?.description ?? "nothing")")
                 }
@@ -72,22 +72,10 @@ public struct QEMURevertScenario: Sendable {
         return (try vm.guestMemoryValue(), elapsed.milliseconds)
     }
 
-    /// Without a change there is nothing to wait for; give the guest the
-    /// time a change would take, then look.
-    private func observeAfterSettling(_ machine: Machine) async throws -> GuestObservation {
-        try await Task.sleep(for: .seconds(2))
-        return try await machine.observe()
-    }
-
-    private func observedChange(_ baseline: GuestObservation, _ after: GuestObservation) -> Bool? {
-        guard let before = baseline.kernelVMForkCount, let now = after.kernelVMForkCount else { return nil }
-        return now > before
-    }
-
     private func judge(_ report: inout LabReport, index: Int, host: GenerationID, baseline: GuestObservation,
                        after: GuestObservation, seen: [GenerationID]) {
         let guest = after.value
-        let observed = observedChange(baseline, after)
+        let observed = after.forked(since: baseline)
         let guestText = guest?.description ?? (after.valueError ?? "nothing")
         if protected {
             report.check("guest GUID equals host GUID after restore \(index)", guest == host,
