@@ -70,6 +70,17 @@ struct LabProcess: Sendable {
         return report
     }
 
+    /// Runs `genid-lab bench ARGUMENTS --json`; expects exit 0 and nothing
+    /// left behind, and decodes the result.
+    static func runBenchmark<Result: Decodable>(_ arguments: [String], as: Result.Type) async throws -> Result {
+        let lab = try LabProcess(["bench"] + arguments + ["--json"])
+        defer { lab.removeRunRoot() }
+        let (status, output, errors) = await lab.finish()
+        #expect(status == 0, "bench \(arguments[0]) failed:\n\(errors.suffix(3000))")
+        #expect(lab.leftovers().isEmpty, "left behind: \(lab.leftovers())")
+        return try JSONDecoder().decode(Result.self, from: Data(output.utf8))
+    }
+
     /// Waits for exit and returns (status, stdout, stderr).
     func finish() async -> (status: Int32, output: String, errors: String) {
         let (process, stdout, stderr) = (process, stdout, stderr)

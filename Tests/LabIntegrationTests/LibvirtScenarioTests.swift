@@ -50,14 +50,10 @@ extension LabIntegration {
         /// libvirt's revert against genidctl's through genidd; the benchmark
         /// also checks the guest sees every genidctl revert and rotate.
         @Test func benchmarkRunsAndGenidctlRevertsAreSeen() async throws {
-            let lab = try LabProcess(["bench", "libvirt-revert", "--rounds", "3", "--kernel", "6.1", "--json"])
-            defer { lab.removeRunRoot() }
-            let (status, output, errors) = await lab.finish()
-            #expect(status == 0, "\(errors.suffix(3000))")
-            let result = try JSONDecoder().decode(LibvirtRevertBenchmark.Result.self, from: Data(output.utf8))
+            let result = try await LabProcess.runBenchmark(["libvirt-revert", "--rounds", "3", "--kernel", "6.1"],
+                                                           as: LibvirtRevertBenchmark.Result.self)
             #expect(result.genidctlMilliseconds.count == 3 && result.libvirtMilliseconds.count == 3)
             #expect(result.ratio > 0)
-            #expect(lab.leftovers().isEmpty)
             #expect(try labDomains().isEmpty)
         }
 

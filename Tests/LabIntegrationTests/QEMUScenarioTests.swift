@@ -63,14 +63,10 @@ extension LabIntegration {
         /// The downtime benchmark moves one guest through four QEMUs and
         /// reports both kinds side by side.
         @Test func migrationBenchmarkRunsBothKinds() async throws {
-            let lab = try LabProcess(["bench", "migrate", "--rounds", "2", "--kernel", "6.1", "--json"])
-            defer { lab.removeRunRoot() }
-            let (status, output, errors) = await lab.finish()
-            #expect(status == 0, "\(errors.suffix(3000))")
-            let result = try JSONDecoder().decode(MigrateBenchmark.Result.self, from: Data(output.utf8))
+            let result = try await LabProcess.runBenchmark(["migrate", "--rounds", "2", "--kernel", "6.1"],
+                                                           as: MigrateBenchmark.Result.self)
             #expect(result.plainDowntimeMilliseconds.count == 2 && result.genidDowntimeMilliseconds.count == 2)
             #expect(result.ratio > 0 && result.destinationPauseMedian > 0)
-            #expect(lab.leftovers().isEmpty)
         }
 
         /// Runs one scenario, requires it passed and left nothing, and checks

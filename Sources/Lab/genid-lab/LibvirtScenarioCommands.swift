@@ -42,9 +42,9 @@ struct LibvirtRepeatOptions: ParsableArguments {
     }
 
     func run(_ mode: LibvirtRevertScenario.Mode) async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await LibvirtRevertScenario(settings: lab.settings, mode: mode, count: count).run(progress: progress),
-                   json: json)
+        try await runScenario(json: json) {
+            await LibvirtRevertScenario(settings: lab.settings, mode: mode, count: count).run(progress: $0)
+        }
     }
 }
 
@@ -83,8 +83,7 @@ struct LibvirtReadinessCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await LibvirtReadinessScenario(settings: lab.settings).run(progress: progress), json: json)
+        try await runScenario(json: json) { await LibvirtReadinessScenario(settings: lab.settings).run(progress: $0) }
     }
 }
 
@@ -93,8 +92,9 @@ struct LibvirtScenarioOptions: ParsableArguments {
     @Flag(help: "Print the report as JSON.") var json = false
 
     static func run(_ kind: LibvirtDefinitionScenario.Kind, lab: LabOptions, json: Bool) async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await LibvirtDefinitionScenario(settings: lab.settings, kind: kind).run(progress: progress), json: json)
+        try await runScenario(json: json) {
+            await LibvirtDefinitionScenario(settings: lab.settings, kind: kind).run(progress: $0)
+        }
     }
 }
 

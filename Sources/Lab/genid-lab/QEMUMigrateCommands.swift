@@ -20,8 +20,9 @@ struct QEMUMigrateCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMUMigrateScenario(settings: lab.settings, protected: true).run(progress: progress), json: json)
+        try await runScenario(json: json) {
+            await QEMUMigrateScenario(settings: lab.settings, protected: true).run(progress: $0)
+        }
     }
 }
 
@@ -41,8 +42,8 @@ struct QEMUMigrateUnprotectedCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMUMigrateScenario(settings: lab.settings, protected: false).run(progress: progress),
-                   json: json)
+        try await runScenario(json: json) {
+            await QEMUMigrateScenario(settings: lab.settings, protected: false).run(progress: $0)
+        }
     }
 }

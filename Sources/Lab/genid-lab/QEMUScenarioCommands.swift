@@ -7,6 +7,14 @@ func finish(_ report: LabReport, json: Bool) throws {
     if !report.passed { throw ExitCode.failure }
 }
 
+/// Runs a scenario as every `scenario` command does: Ctrl-C and SIGTERM
+/// clean up, progress goes to standard error, the report to standard
+/// output, and a failed report exits 1.
+func runScenario(json: Bool, _ scenario: (@escaping @Sendable (String) -> Void) async -> LabReport) async throws {
+    LabCleanup.shared.installSignalHandlers()
+    try finish(await scenario(progress), json: json)
+}
+
 struct QEMURevertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qemu-revert",
@@ -36,9 +44,9 @@ struct QEMURevertCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMURevertScenario(settings: lab.settings, count: count, protected: true, provider: provider).run(progress: progress),
-                   json: json)
+        try await runScenario(json: json) {
+            await QEMURevertScenario(settings: lab.settings, count: count, protected: true, provider: provider).run(progress: $0)
+        }
     }
 }
 
@@ -63,9 +71,9 @@ struct QEMURevertUnprotectedCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMURevertScenario(settings: lab.settings, count: count, protected: false)
-            .run(progress: progress), json: json)
+        try await runScenario(json: json) {
+            await QEMURevertScenario(settings: lab.settings, count: count, protected: false).run(progress: $0)
+        }
     }
 }
 
@@ -92,8 +100,9 @@ struct QEMURestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMURestoreScenario(settings: lab.settings, count: count, provider: provider).run(progress: progress), json: json)
+        try await runScenario(json: json) {
+            await QEMURestoreScenario(settings: lab.settings, count: count, provider: provider).run(progress: $0)
+        }
     }
 }
 
@@ -108,7 +117,8 @@ struct QEMURotateCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        try finish(await QEMURotateScenario(settings: lab.settings, provider: provider).run(progress: progress), json: json)
+        try await runScenario(json: json) {
+            await QEMURotateScenario(settings: lab.settings, provider: provider).run(progress: $0)
+        }
     }
 }
