@@ -160,7 +160,9 @@ public actor Machine {
 
     public var qemuPid: pid_t { process.pid }
 
-    private func checkRunning() throws {
+    /// Throws `qemuExited` (with the console's and QEMU's last words) if
+    /// QEMU is gone: a QMP connection that closed means nothing more.
+    func checkRunning() throws {
         if let status = process.exitStatus {
             throw LabError.qemuExited(status: status, consoleTail: consoleTail(), stderrTail: process.stderrTail())
         }

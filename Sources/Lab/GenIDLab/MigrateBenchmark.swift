@@ -59,22 +59,28 @@ public struct MigrateBenchmark: Sendable {
                         started.append(destination)
                         let target = try await destination.attach(name: currentVM.name)
                         let uri = "unix:\(destination.directory.path)/migrate.sock"
-                        if throughGenid {
-                            let migration = try await Migrator(source: currentVM, destination: target, store: ledger)
-                                .migrate(uri: uri)
-                            guard let downtime = migration.qemuDowntimeMilliseconds else {
-                                throw HostError.unexpectedReply(command: "query-migrate", detail: "completed, without a downtime")
+                        do {
+                            if throughGenid {
+                                let migration = try await Migrator(source: currentVM, destination: target, store: ledger)
+                                    .migrate(uri: uri)
+                                guard let downtime = migration.qemuDowntimeMilliseconds else {
+                                    throw HostError.unexpectedReply(command: "query-migrate", detail: "completed, without a downtime")
+                                }
+                                genid.append(downtime + migration.destinationPauseMilliseconds)
+                                pauses.append(migration.destinationPauseMilliseconds)
+                            } else {
+                                guard let downtime = try await PlainMigration(source: currentVM, destination: target)
+                                    .run(uri: uri) else {
+                                    throw HostError.unexpectedReply(command: "query-migrate", detail: "completed, without a downtime")
+                                }
+                                plain.append(downtime)
                             }
-                            genid.append(downtime + migration.destinationPauseMilliseconds)
-                            pauses.append(migration.destinationPauseMilliseconds)
-                        } else {
-                            guard let downtime = try await PlainMigration(source: currentVM, destination: target)
-                                .run(uri: uri) else {
-                                throw HostError.unexpectedReply(command: "query-migrate", detail: "completed, without a downtime")
-                            }
-                            plain.append(downtime)
+                        } catch {
+                            // A QEMU that exited explains a QMP error best.
+                            try await current.checkRunning()
+                            try await destination.checkRunning()
+                            throw error
                         }
-                        await currentVM.close()
                         if current !== first { await current.shutdown() }  // it has handed over
                         current = destination
                         currentVM = target
@@ -84,7 +90,6 @@ public struct MigrateBenchmark: Sendable {
                 }
                 // The guest survived every move: it still answers.
                 _ = try await current.waitForAgent(timeout: settings.agentTimeout)
-                await currentVM.close()
             } catch {
                 for machine in started { await machine.shutdown() }
                 throw error
