@@ -34,23 +34,21 @@ struct RevertBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        let result = try await RevertBenchmark(settings: lab.settings, rounds: rounds).run(progress: progress)
-        if json {
-            try printJSON(result)
-        } else {
-            print(String(format: """
-                guest kernel            %@
-                rounds                  %d
-                plain revert median     %.2f ms
-                genid revert median     %.2f ms
-                ratio genid/plain       %.3f
-                added by genid          %.2f ms (median difference); its own steps %.3f ms (median)
-                guest pause, genid      %.2f ms (median, stop to cont)
-                locate page (ACPI walk) %.3f ms (median)
-                write-and-verify        %.4f ms (median)
-                """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
-                result.addedMedian, result.rotationStepMedian, result.genidPauseMedian, result.locateMedian, result.writeAndVerifyMedian))
+        try await runBenchmark(json: json, {
+            try await RevertBenchmark(settings: lab.settings, rounds: rounds).run(progress: $0)
+        }) { result in
+            String(format: """
+            guest kernel            %@
+            rounds                  %d
+            plain revert median     %.2f ms
+            genid revert median     %.2f ms
+            ratio genid/plain       %.3f
+            added by genid          %.2f ms (median difference); its own steps %.3f ms (median)
+            guest pause, genid      %.2f ms (median, stop to cont)
+            locate page (ACPI walk) %.3f ms (median)
+            write-and-verify        %.4f ms (median)
+            """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
+            result.addedMedian, result.rotationStepMedian, result.genidPauseMedian, result.locateMedian, result.writeAndVerifyMedian)
         }
     }
 }
@@ -95,14 +93,12 @@ struct GuestBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
         let benchmark = GuestBenchmark(settings: lab.settings, rotations: rotations, providers: providerList,
                                        mmapLoads: mmapLoads, reads: reads)
-        let result = try await benchmark.run(progress: progress)
-        if json {
-            try printJSON(result)
-            return
-        }
+        try await runBenchmark(json: json, { try await benchmark.run(progress: $0) }, text: Self.table)
+    }
+
+    static func table(_ result: GuestBenchmark.Result) -> String {
         var lines = ["accelerator".padding(toLength: 44, withPad: " ", startingAt: 0) + result.accelerator]
         func row(_ label: String, _ values: [String]) {
             lines.append(label.padding(toLength: 44, withPad: " ", startingAt: 0)
@@ -124,7 +120,7 @@ struct GuestBenchCommand: AsyncParsableCommand {
         lines.append("Wake-up latency is the host's clock from the end of QMP cont to the arrival of the guest's")
         lines.append("wake-up line: it includes the virtio-serial delivery back to the host, an upper bound.")
         lines.append("Guest costs are measured inside the guest under \(result.accelerator) (slow under TCG).")
-        print(lines.joined(separator: "\n"))
+        return lines.joined(separator: "\n")
     }
 }
 
@@ -151,25 +147,34 @@ struct LibvirtRevertBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        let result = try await LibvirtRevertBenchmark(settings: lab.settings, rounds: rounds).run(progress: progress)
-        if json {
-            try printJSON(result)
-        } else {
-            print(String(format: """
-                guest kernel                   %@
-                rounds                         %d
-                libvirt revert median          %.1f ms (until the API returned)
-                genidctl revert median         %.1f ms (until genidctl exited)
-                ratio genidctl/libvirt         %.3f
-                libvirt revert, to agent       %.1f ms (until the guest agent answered)
-                genidctl revert, to agent      %.1f ms
-                ratio genidctl/libvirt         %.3f
-                genidd's pause (stop to cont)  %.1f ms (median)
-                """, result.guestKernel, result.rounds, result.libvirtMedian, result.genidctlMedian, result.ratio,
-                result.libvirtToAgentMedian, result.genidctlToAgentMedian, result.toAgentRatio, result.genidPauseMedian))
+        try await runBenchmark(json: json, {
+            try await LibvirtRevertBenchmark(settings: lab.settings, rounds: rounds).run(progress: $0)
+        }) { result in
+            String(format: """
+            guest kernel                   %@
+            rounds                         %d
+            libvirt revert median          %.1f ms (until the API returned)
+            genidctl revert median         %.1f ms (until genidctl exited)
+            ratio genidctl/libvirt         %.3f
+            libvirt revert, to agent       %.1f ms (until the guest agent answered)
+            genidctl revert, to agent      %.1f ms
+            ratio genidctl/libvirt         %.3f
+            genidd's pause (stop to cont)  %.1f ms (median)
+            """, result.guestKernel, result.rounds, result.libvirtMedian, result.genidctlMedian, result.ratio,
+            result.libvirtToAgentMedian, result.genidctlToAgentMedian, result.toAgentRatio, result.genidPauseMedian)
         }
     }
+}
+
+/// Runs a benchmark as every `bench` command does: Ctrl-C and SIGTERM
+/// clean up, progress goes to standard error, the result to standard
+/// output as JSON or as `text` made of it.
+func runBenchmark<Result: Encodable>(json: Bool,
+                                     _ benchmark: (@escaping @Sendable (String) -> Void) async throws -> Result,
+                                     text: (Result) -> String) async throws {
+    LabCleanup.shared.installSignalHandlers()
+    let result = try await benchmark(progress)
+    if json { try printJSON(result) } else { print(text(result)) }
 }
 
 func printJSON(_ value: some Encodable) throws {
@@ -202,20 +207,18 @@ struct MigrateBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LabCleanup.shared.installSignalHandlers()
-        let result = try await MigrateBenchmark(settings: lab.settings, rounds: rounds).run(progress: progress)
-        if json {
-            try printJSON(result)
-        } else {
-            print(String(format: """
-                guest kernel              %@
-                rounds                    %d
-                plain downtime median     %.2f ms
-                genid downtime median     %.2f ms
-                ratio genid/plain         %.3f
-                genid's destination pause %.2f ms (median, load done to cont)
-                """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
-                result.destinationPauseMedian))
+        try await runBenchmark(json: json, {
+            try await MigrateBenchmark(settings: lab.settings, rounds: rounds).run(progress: $0)
+        }) { result in
+            String(format: """
+            guest kernel              %@
+            rounds                    %d
+            plain downtime median     %.2f ms
+            genid downtime median     %.2f ms
+            ratio genid/plain         %.3f
+            genid's destination pause %.2f ms (median, load done to cont)
+            """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
+            result.destinationPauseMedian)
         }
     }
 }
