@@ -85,8 +85,8 @@ actor DomainGuard {
         let name = domain.name
         do {
             guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
-            if GenIDPolicy.rule(for: event) == .stateLoaded { await settleGuestMemory(domain) }
-            let observation = try DomainObservation.read(domain)
+            let observation = GenIDPolicy.rule(for: event) == .stateLoaded
+                ? try await settledObservation(of: domain) : try DomainObservation.read(domain)
             let action = GenIDPolicy.action(for: event, domain: try await observation.facts(store: store))
             notes[name, default: Note()].lastAction = "\(event): \(action)"
             if case .none = action {
@@ -204,12 +204,14 @@ actor DomainGuard {
     }
 
     /// After a state load QEMU writes libvirt's value into the page; give it
-    /// a moment so the check reads the loaded state, not the one before.
-    private func settleGuestMemory(_ domain: Domain) async {
+    /// a moment so the decision reads the loaded state, not the one before.
+    /// The last reading is the one decided on: one read once settled.
+    private func settledObservation(of domain: Domain) async throws -> DomainObservation {
         let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline {
-            guard let observation = try? DomainObservation.read(domain), observation.isActive,
-                  let guest = observation.guestValue, guest != observation.libvirtLiveValue else { return }
+        while true {
+            let observation = try DomainObservation.read(domain)
+            guard observation.isActive, let guest = observation.guestValue, guest != observation.libvirtLiveValue,
+                  ContinuousClock.now < deadline else { return observation }
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
