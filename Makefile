@@ -46,7 +46,7 @@ check:
 
 test: images
 	Tests/check-manifest
-	SWIFT=$(SWIFT) Tests/run
+	SWIFT=$(SWIFT) Tests/with-postgres Tests/run
 	Tests/doc-examples
 	@qemu/check-leftovers
 	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null

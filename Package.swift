@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
@@ -63,6 +65,16 @@ let package = Package(
         .target(name: "SQLiteGenerationStore",
                 dependencies: ["GenerationStore", "VMGenID", .product(name: "GRDB", package: "GRDB.swift")],
                 path: "Sources/Host/SQLiteGenerationStore"),
+        // The fleet ledger: one PostgreSQL database every host's genid shares.
+        .target(name: "PostgresGenerationStore",
+                dependencies: ["GenerationStore", "VMGenID", logging,
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "PostgresNIO", package: "postgres-nio")],
+                path: "Sources/Host/PostgresGenerationStore"),
+        // A ledger from its location: a postgres:// URL or an SQLite path.
+        .target(name: "OpenLedger",
+                dependencies: ["GenerationStore", "PostgresGenerationStore", "SQLiteGenerationStore"],
+                path: "Sources/Host/OpenLedger"),
         // Attach to a QEMU (monitor + guest memory) and rotate its value at
         // every state load. Used by genidctl, genidd and the lab.
         .target(name: "GenIDHost", dependencies: ["GenerationStore", "QMP", "VMGenID"],
@@ -82,12 +94,12 @@ let package = Package(
             ],
             path: "Sources/Host/GenIDDaemon"
         ),
-        .executableTarget(name: "genidd", dependencies: ["GenIDDaemon", "SQLiteGenerationStore", argumentParser],
+        .executableTarget(name: "genidd", dependencies: ["GenIDDaemon", "OpenLedger", argumentParser],
                          path: "Sources/Host/genidd"),
         .executableTarget(
             name: "genidctl",
-            dependencies: ["GenIDControl", "GenIDHost", "GenerationStore", "Libvirt", "SQLiteGenerationStore",
-                           "VMGenID", argumentParser],
+            dependencies: ["GenIDControl", "GenIDHost", "GenerationStore", "Libvirt", "OpenLedger", "VMGenID",
+                           argumentParser],
             path: "Sources/Host/genidctl"
         ),
 
@@ -127,7 +139,8 @@ let package = Package(
         .testTarget(name: "QMPTests", dependencies: ["QMP", nioCore, nioPosix]),
         .testTarget(name: "LibvirtTests", dependencies: ["CLibvirt", "Libvirt"]),
         .testTarget(name: "GenIDPolicyTests", dependencies: ["GenIDPolicy", "VMGenID"]),
-        .testTarget(name: "GenerationStoreTests", dependencies: ["GenerationStore", "SQLiteGenerationStore", "VMGenID"]),
+        .testTarget(name: "GenerationStoreTests",
+                    dependencies: ["GenerationStore", "PostgresGenerationStore", "SQLiteGenerationStore", "VMGenID"]),
         .testTarget(name: "GenIDHostTests",
                     dependencies: ["GenIDHost", "GenerationStore", "GuestMemoryFixtures", "QMP", "VMGenID"]),
         .testTarget(name: "GenIDDaemonTests",

@@ -127,6 +127,7 @@ struct LoggedStore: GenerationStore {
     let log: StepLog
     var unavailable = false
     var location: String { "logged memory" }
+    var host: String { base.host }
 
     func record(_ value: GenerationID, for vm: VMIdentity, role: GenerationRole, event: String, detail: String?,
                 origin: GenerationRecord.Origin) async throws -> GenerationRecord {
@@ -135,6 +136,11 @@ struct LoggedStore: GenerationStore {
         return try await base.record(value, for: vm, role: role, event: event, detail: detail, origin: origin)
     }
 
+    func move(_ value: GenerationID, of vm: VMIdentity) async throws -> GenerationRecord {
+        log.add("move")
+        if unavailable { throw StoreError.unavailable("ledger: the database is not reachable") }
+        return try await base.move(value, of: vm)
+    }
     func owner(of value: GenerationID) async throws -> GenerationRecord? { try await base.owner(of: value) }
     func latest(of vm: VMIdentity, role: GenerationRole) async throws -> GenerationRecord? {
         try await base.latest(of: vm, role: role)

@@ -1,29 +1,44 @@
 import Foundation
 import GenerationStore
+import PostgresGenerationStore
 import SQLiteGenerationStore
 import Testing
 import VMGenID
 
 /// What every `GenerationStore` promises, checked the same way on each
-/// implementation: the in-memory one the daemon's unit tests use, and the
-/// SQLite one in memory and in a file.
+/// implementation: the in-memory one the daemon's unit tests use, the
+/// SQLite one in memory and in a file, and the PostgreSQL fleet ledger on
+/// the server `make test` starts (a database of its own for each test).
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
-    case memory, sqliteInMemory, sqliteFile
+    case memory, sqliteInMemory, sqliteFile, postgres
+
+    /// The PostgreSQL case only when a server runs (`make test`; `make check`
+    /// starts none, and `PostgresStoreTests` show as skipped there).
+    static var allCases: [StoreKind] {
+        [.memory, .sqliteInMemory, .sqliteFile] + (PostgresTestServer.available ? [.postgres] : [])
+    }
 
     var testDescription: String { rawValue }
 
-    /// Runs `body` on a new, empty store of this kind, then removes its files.
+    /// Runs `body` on a new, empty store of this kind, then removes its files
+    /// or database.
     func withStore(_ body: (any GenerationStore) async throws -> Void) async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try await body(try make(in: directory))
-    }
-
-    func make(in directory: TemporaryDirectory) throws -> any GenerationStore {
         switch self {
-        case .memory: InMemoryGenerationStore()
-        case .sqliteInMemory: try SQLiteGenerationStore.inMemory()
-        case .sqliteFile: try SQLiteGenerationStore(path: directory.file("ledger.sqlite"))
+        case .memory:
+            try await body(InMemoryGenerationStore(host: "host-a"))
+        case .sqliteInMemory:
+            try await body(try SQLiteGenerationStore.inMemory(host: "host-a"))
+        case .sqliteFile:
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try await body(try SQLiteGenerationStore(path: directory.file("ledger.sqlite"), host: "host-a"))
+        case .postgres:
+            let server = try #require(PostgresTestServer.directory)
+            let database = try PostgresTestServer.createDatabase(in: server)
+            defer { PostgresTestServer.dropDatabase(database.name, in: server) }
+            let store = try PostgresGenerationStore(url: database.url, host: "host-a")
+            try await body(store)
+            await store.close()
         }
     }
 }
@@ -88,6 +103,27 @@ struct StoreConformanceTests {
             #expect(try await store.history() == [first])
             let message = StoreError.valueAlreadyRecorded(first).description
             #expect(message.contains(value.description) && message.contains("'web'") && message.contains("never be given twice"))
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func recordsNameTheirHostAndMoveWithTheirVM(kind: StoreKind) async throws {
+        try await kind.withStore { (store: any GenerationStore) async throws in
+            #expect(store.host == "host-a")
+            let record = try await store.issueFresh(for: web, event: "revert")
+            #expect(record.host == "host-a")
+            let moved = try await store.move(record.value, of: VMIdentity(name: "web-renamed", uuid: web.uuid))
+            #expect(moved.value == record.value && moved.id == record.id && moved.host == "host-a")
+            #expect(try await store.history().count == 1)
+            #expect(try await store.auditTrail(vm: "web-renamed", limit: nil).map(\.kind) == ["moved"])
+            // Only the VM that holds a value can take it along.
+            await #expect(throws: StoreError.notRecorded(record.value, vm: "db")) {
+                try await store.move(record.value, of: db)
+            }
+            let unknown = GenerationID.random()
+            await #expect(throws: StoreError.notRecorded(unknown, vm: "web")) {
+                try await store.move(unknown, of: web)
+            }
         }
     }
 

@@ -7,16 +7,20 @@ public struct ControlResponse: Codable, Sendable {
     public var ok: Bool
     public var error: String?
     public var status: [DomainStatus]?
+    /// With `status`: whether genidd's ledger answers right now.
+    public var ledger: LedgerStatus?
     public var history: [GenerationRecord]?
     public var rotation: RotationSummary?
     public var ready: ReadyReport?
     public var message: String?
 
-    public init(ok: Bool = true, error: String? = nil, status: [DomainStatus]? = nil, history: [GenerationRecord]? = nil,
-                rotation: RotationSummary? = nil, ready: ReadyReport? = nil, message: String? = nil) {
+    public init(ok: Bool = true, error: String? = nil, status: [DomainStatus]? = nil, ledger: LedgerStatus? = nil,
+                history: [GenerationRecord]? = nil, rotation: RotationSummary? = nil, ready: ReadyReport? = nil,
+                message: String? = nil) {
         self.ok = ok
         self.error = error
         self.status = status
+        self.ledger = ledger
         self.history = history
         self.rotation = rotation
         self.ready = ready
@@ -25,6 +29,23 @@ public struct ControlResponse: Codable, Sendable {
 
     public static func failure(_ message: String) -> ControlResponse {
         ControlResponse(ok: false, error: message)
+    }
+}
+
+/// genidd's ledger as `genidctl status` shows it: where it is, the host
+/// name its records carry, and whether it answered a question just now.
+public struct LedgerStatus: Codable, Sendable, Equatable {
+    public var location: String
+    public var host: String
+    public var reachable: Bool
+    /// Why it could not be reached; while so, genidd gives no value.
+    public var error: String?
+
+    public init(location: String, host: String, reachable: Bool, error: String?) {
+        self.location = location
+        self.host = host
+        self.reachable = reachable
+        self.error = error
     }
 }
 

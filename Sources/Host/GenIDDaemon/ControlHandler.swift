@@ -6,6 +6,7 @@ import Logging
 /// What each control command does.
 struct ControlHandler: Sendable {
     let guardian: DomainGuard
+    let ledger: WatchedStore
     let configuration: DaemonConfiguration
     let metrics: DaemonMetrics
     let logger: Logger
@@ -27,7 +28,10 @@ struct ControlHandler: Sendable {
     private func run(_ request: ControlRequest) async throws -> ControlResponse {
         switch request.command {
         case .status:
-            return ControlResponse(status: try await guardian.status(domainNamed: request.domain))
+            let failure = await ledger.probe()
+            return ControlResponse(status: try await guardian.status(domainNamed: request.domain),
+                                   ledger: LedgerStatus(location: ledger.location, host: ledger.host,
+                                                        reachable: failure == nil, error: failure))
         case .history:
             return ControlResponse(history: try await guardian.store.history(vm: request.domain, limit: request.limit))
         case .rotate:

@@ -24,9 +24,11 @@ public struct Daemon {
         let metrics = DaemonMetrics()
         let readiness = ReadinessGate(timeout: .milliseconds(Int64(configuration.readinessTimeoutSeconds * 1000)),
                                       metrics: metrics, logger: logger)
-        let guardian = DomainGuard(configuration: configuration, store: store, readiness: readiness,
+        let ledger = WatchedStore(store, metrics: metrics)
+        let guardian = DomainGuard(configuration: configuration, store: ledger, readiness: readiness,
                                    metrics: metrics, logger: logger)
-        let handler = ControlHandler(guardian: guardian, configuration: configuration, metrics: metrics, logger: logger)
+        let handler = ControlHandler(guardian: guardian, ledger: ledger, configuration: configuration,
+                                     metrics: metrics, logger: logger)
         var services: [any Service] = [
             LibvirtSupervisor(configuration: configuration, guardian: guardian, metrics: metrics, logger: logger),
             try ControlServer(configuration: configuration, handler: handler, metrics: metrics, logger: logger),
@@ -34,7 +36,7 @@ public struct Daemon {
         if let address = configuration.metricsAddress, let endpoint = MetricsEndpoint(address) {
             services.append(MetricsServer(endpoint: endpoint, metrics: metrics, logger: logger))
         }
-        logger.info("genidd starting", metadata: ["ledger": "\(configuration.ledger)",
+        logger.info("genidd starting", metadata: ["ledger": "\(store.location)", "host": "\(store.host)",
                                                   "libvirt": "\(configuration.libvirtURI)"])
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))

@@ -62,6 +62,18 @@ public final class DaemonMetrics: Sendable {
         counter("hook_notifications", help: "notifications from the libvirt hook script", labels: [("event", event)])
     }
 
+    /// 1 while the ledger answers (set by every ledger operation), and the
+    /// operations it failed because it could not be reached.
+    func ledgerReachable(_ reachable: Bool) {
+        registry.makeGauge(descriptor: name("ledger", unit: "reachable",
+                                            help: "1 while the last ledger operation reached the ledger"))
+            .set(to: reachable ? 1.0 : 0.0)
+    }
+
+    func ledgerFailure() {
+        counter("ledger_failures", help: "ledger operations that failed because the ledger could not be reached")
+    }
+
     public func text() -> String { registry.emitToString() }
 
     private func counter(_ metric: String, help: String, labels: [(String, String)] = []) {

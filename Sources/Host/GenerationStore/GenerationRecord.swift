@@ -16,6 +16,10 @@ public struct GenerationRecord: Sendable, Equatable {
     /// Increases with time, so it orders the history.
     public var id: Int64
     public var vm: VMIdentity
+    /// The host whose genid wrote the record (`HostName.current` there); nil
+    /// in records written before genid named hosts. In a fleet ledger a
+    /// live migration moves the record to the destination host.
+    public var host: String?
     public var value: GenerationID
     public var role: GenerationRole
     /// What caused the value: "boot", "revert", "restore", "rotate", "clone", ...
@@ -25,10 +29,11 @@ public struct GenerationRecord: Sendable, Equatable {
     public var origin: Origin
     public var createdAt: Date
 
-    public init(id: Int64, vm: VMIdentity, value: GenerationID, role: GenerationRole = .live, event: String,
-                detail: String? = nil, origin: Origin, createdAt: Date) {
+    public init(id: Int64, vm: VMIdentity, host: String? = nil, value: GenerationID, role: GenerationRole = .live,
+                event: String, detail: String? = nil, origin: Origin, createdAt: Date) {
         self.id = id
         self.vm = vm
+        self.host = host
         self.value = value
         self.role = role
         self.event = event
@@ -41,7 +46,7 @@ public struct GenerationRecord: Sendable, Equatable {
 /// JSON as `genidctl history --json` prints it: flat, the value as text.
 extension GenerationRecord: Codable {
     enum CodingKeys: String, CodingKey {
-        case id, vm, vmUUID, value, role, event, detail, origin, createdAt
+        case id, vm, vmUUID, host, value, role, event, detail, origin, createdAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +54,7 @@ extension GenerationRecord: Codable {
         id = try container.decode(Int64.self, forKey: .id)
         vm = VMIdentity(name: try container.decode(String.self, forKey: .vm),
                         uuid: try container.decodeIfPresent(String.self, forKey: .vmUUID))
+        host = try container.decodeIfPresent(String.self, forKey: .host)
         value = try container.decode(GenerationID.self, forKey: .value)
         role = try container.decodeIfPresent(GenerationRole.self, forKey: .role) ?? .live
         event = try container.decode(String.self, forKey: .event)
@@ -62,6 +68,7 @@ extension GenerationRecord: Codable {
         try container.encode(id, forKey: .id)
         try container.encode(vm.name, forKey: .vm)
         try container.encodeIfPresent(vm.uuid, forKey: .vmUUID)
+        try container.encodeIfPresent(host, forKey: .host)
         try container.encode(value, forKey: .value)
         try container.encode(role, forKey: .role)
         try container.encode(event, forKey: .event)

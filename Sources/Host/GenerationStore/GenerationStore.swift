@@ -13,11 +13,22 @@ public protocol GenerationStore: Sendable {
     /// Where the store lives, for messages ("/var/lib/genid/ledger.sqlite", "memory").
     var location: String { get }
 
+    /// The host named in every record this store writes (`HostName.current`
+    /// unless the caller chose).
+    var host: String { get }
+
     /// Records `value` for `vm`, or throws `StoreError.valueAlreadyRecorded`
     /// with the record that holds it.
     @discardableResult
     func record(_ value: GenerationID, for vm: VMIdentity, role: GenerationRole, event: String, detail: String?,
                 origin: GenerationRecord.Origin) async throws -> GenerationRecord
+
+    /// Moves the record of `value` to this store's host: `vm` went there by
+    /// live migration and took the value with it. The value stays one
+    /// record (a move is not a new value); an audit entry names both hosts.
+    /// Throws `StoreError.notRecorded` unless `value` is recorded for `vm`.
+    @discardableResult
+    func move(_ value: GenerationID, of vm: VMIdentity) async throws -> GenerationRecord
 
     /// The record of `value`; nil if it was never given to or seen in any VM.
     func owner(of value: GenerationID) async throws -> GenerationRecord?

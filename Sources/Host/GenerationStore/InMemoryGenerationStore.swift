@@ -5,22 +5,36 @@ import VMGenID
 /// ones, for unit tests and dry runs. Nothing survives the process.
 public actor InMemoryGenerationStore: GenerationStore {
     public nonisolated let location = "memory"
+    /// The host named in every record this store writes.
+    public nonisolated let host: String
     private var records: [GenerationRecord] = []
     private var byValue: [GenerationID: Int] = [:]
     private var trail: [AuditRecord] = []
 
-    public init() {}
+    public init(host: String = HostName.current) {
+        self.host = host
+    }
 
     public func record(_ value: GenerationID, for vm: VMIdentity, role: GenerationRole, event: String, detail: String?,
                        origin: GenerationRecord.Origin) throws -> GenerationRecord {
         try StoreArguments.requireNonEmpty(vm.name, "vm")
         try StoreArguments.requireNonEmpty(event, "event")
         if let index = byValue[value] { throw StoreError.valueAlreadyRecorded(records[index]) }
-        let record = GenerationRecord(id: Int64(records.count + 1), vm: vm, value: value, role: role, event: event,
+        let record = GenerationRecord(id: Int64(records.count + 1), vm: vm, host: host, value: value, role: role, event: event,
                                       detail: detail, origin: origin, createdAt: Date())
         byValue[value] = records.count
         records.append(record)
         return record
+    }
+
+    public func move(_ value: GenerationID, of vm: VMIdentity) throws -> GenerationRecord {
+        guard let index = byValue[value], records[index].vm.isSameVM(as: vm) else {
+            throw StoreError.notRecorded(value, vm: vm.name)
+        }
+        let from = records[index].host ?? "an unnamed host"
+        records[index].host = host
+        try audit(vm, kind: "moved", message: "\(value) moved with the VM from \(from) to \(host)")
+        return records[index]
     }
 
     public func owner(of value: GenerationID) -> GenerationRecord? {

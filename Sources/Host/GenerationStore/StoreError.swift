@@ -7,6 +7,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case valueAlreadyRecorded(GenerationRecord)
     /// A required field is empty, or an argument is out of range.
     case invalidArgument(String)
+    /// `move` of a value the store does not hold for that VM.
+    case notRecorded(GenerationID, vm: String)
     /// `issueFresh` drew only values the store already had.
     case noFreshValue(vm: String, attempts: Int)
     /// The store could not be reached or refused the operation; `message`
@@ -20,6 +22,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "and must never be given twice; give the VM a fresh random value instead"
         case .invalidArgument(let reason):
             return "invalid ledger argument: \(reason)"
+        case let .notRecorded(value, vm):
+            return "generation ID \(value) is not recorded for VM '\(vm)', so it cannot move with it; "
+                + "record it first (genidd does at the VM's first event)"
         case let .noFreshValue(vm, attempts):
             return "no new generation ID for VM '\(vm)': all \(attempts) generated values were already "
                 + "in the ledger; the value generator is repeating itself (check the random source)"

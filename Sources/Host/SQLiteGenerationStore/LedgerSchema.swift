@@ -17,6 +17,9 @@ enum LedgerSchema {
         migrator.registerMigration("v2") { db in
             try db.execute(sql: v2)
         }
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: v3)
+        }
         return migrator
     }
 
@@ -70,11 +73,16 @@ enum LedgerSchema {
         UPDATE generation SET event = substr(event, 6) WHERE event LIKE 'live._%';
         CREATE INDEX generation_by_uuid ON generation (vm_uuid, id);
         """
+
+    // The host that wrote each record; NULL for records from before.
+    private static let v3 = """
+        ALTER TABLE generation ADD COLUMN host TEXT;
+        """
 }
 
 extension GenerationRecord {
     /// Column list matching `init(row:)`.
-    static let columns = "id, vm, vm_uuid, value, role, event, detail, origin, created_at"
+    static let columns = "id, vm, vm_uuid, host, value, role, event, detail, origin, created_at"
 
     init(row: Row) throws {
         let originText: String = try row.decode(forColumn: "origin")
@@ -88,6 +96,7 @@ extension GenerationRecord {
         self.init(
             id: try row.decode(forColumn: "id"),
             vm: VMIdentity(name: try row.decode(forColumn: "vm"), uuid: try row.decode(forColumn: "vm_uuid")),
+            host: try row.decode(forColumn: "host"),
             value: value,
             role: role,
             event: try row.decode(forColumn: "event"),

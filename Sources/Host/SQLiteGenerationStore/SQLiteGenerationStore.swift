@@ -22,6 +22,8 @@ public final class SQLiteGenerationStore: GenerationStore {
     /// The SQLite file (":memory:" for `inMemory()`), for messages and `genidctl`.
     public let path: String
     public var location: String { path }
+    /// The host named in every record this store writes.
+    public let host: String
     /// How long to wait for another process's write lock before failing.
     static let busyTimeout: TimeInterval = 10
 
@@ -31,7 +33,7 @@ public final class SQLiteGenerationStore: GenerationStore {
     /// to date. A missing parent directory is created with mode 0700 (the
     /// ledger is private to its owner); if that is impossible, throws
     /// `StoreError.unavailable` naming the directory.
-    public convenience init(path: String) throws {
+    public convenience init(path: String, host: String = HostName.current) throws {
         try LedgerDirectory.ensureParentDirectory(of: path)
         var attempt = 1
         let pool: DatabasePool
@@ -50,7 +52,7 @@ public final class SQLiteGenerationStore: GenerationStore {
                 throw Self.translate(error, path: path, action: "opening")
             }
         }
-        try self.init(writer: pool, path: path)
+        try self.init(writer: pool, path: path, host: host)
     }
 
     private static func openPool(path: String) throws -> DatabasePool {
@@ -65,19 +67,20 @@ public final class SQLiteGenerationStore: GenerationStore {
     }
 
     /// A private, empty ledger in memory, for tests and dry runs.
-    public static func inMemory() throws -> SQLiteGenerationStore {
+    public static func inMemory(host: String = HostName.current) throws -> SQLiteGenerationStore {
         let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(configuration: configuration)
         } catch {
             throw translate(error, path: ":memory:", action: "opening")
         }
-        return try SQLiteGenerationStore(writer: queue, path: ":memory:")
+        return try SQLiteGenerationStore(writer: queue, path: ":memory:", host: host)
     }
 
-    private init(writer: any DatabaseWriter, path: String) throws {
+    private init(writer: any DatabaseWriter, path: String, host: String) throws {
         self.writer = writer
         self.path = path
+        self.host = host
         try migrate()
     }
 
@@ -126,11 +129,15 @@ public final class SQLiteGenerationStore: GenerationStore {
         try StoreArguments.requireNonEmpty(vm.name, "vm")
         try StoreArguments.requireNonEmpty(event, "event")
         let text = value.description
+        let host = host
         return try await transaction("recording \(text) for VM '\(vm.name)'") { db in
             do {
                 try db.execute(
-                    sql: "INSERT INTO generation (vm, vm_uuid, value, role, event, detail, origin) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [vm.name, vm.uuid, text, role.rawValue, event, detail, origin.rawValue])
+                    sql: """
+                        INSERT INTO generation (vm, vm_uuid, host, value, role, event, detail, origin)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [vm.name, vm.uuid, host, text, role.rawValue, event, detail, origin.rawValue])
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 // The constraint, not a prior lookup, is the guarantee: whoever
                 // races us, only one insert of a value can succeed.
@@ -139,6 +146,24 @@ public final class SQLiteGenerationStore: GenerationStore {
             }
             return try Self.fetchOne(db, GenerationRecord.init(row:),
                                      sql: "SELECT \(GenerationRecord.columns) FROM generation WHERE id = ?")
+        }
+    }
+
+    @discardableResult
+    public func move(_ value: GenerationID, of vm: VMIdentity) async throws -> GenerationRecord {
+        let text = value.description
+        let host = host
+        return try await transaction("moving \(text) of VM '\(vm.name)' to \(host)") { db in
+            guard let record = try Self.fetchRecord(db, value: text), record.vm.isSameVM(as: vm) else {
+                throw StoreError.notRecorded(value, vm: vm.name)
+            }
+            try db.execute(sql: "UPDATE generation SET host = ? WHERE id = ?", arguments: [host, record.id])
+            try db.execute(sql: "INSERT INTO audit (vm, kind, message) VALUES (?, 'moved', ?)", arguments: [
+                vm.name, "\(text) moved with the VM from \(record.host ?? "an unnamed host") to \(host)",
+            ])
+            var moved = record
+            moved.host = host
+            return moved
         }
     }
 

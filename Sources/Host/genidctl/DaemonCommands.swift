@@ -42,7 +42,9 @@ struct StatusCommand: ParsableCommand {
             disagreement between them, its persistent value (what the next start uses), whether the \
             guest has adjusted to the live value (readiness: ready, adjusting, \
             failed, unknown, not-running), and genidd's last decision. A domain \
-            without <genid> is flagged; `genidctl libvirt enable DOMAIN` fixes it.
+            without <genid> is flagged; `genidctl libvirt enable DOMAIN` fixes it. \
+            The first line says whether genidd's ledger answers now: while it \
+            does not, genidd gives no value.
             Exit status: 0, 1 if genidd refused, 3 if genidd cannot be reached.
             """)
 
@@ -52,6 +54,10 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let response = try options.send(ControlRequest(command: .status, domain: domain))
         guard !options.json else { return }
+        if let ledger = response.ledger {
+            print("ledger: \(ledger.location) (host \(ledger.host)): "
+                + (ledger.reachable ? "reachable" : "UNREACHABLE: \(ledger.error ?? "") -- genidd gives no value until it is back"))
+        }
         for status in response.status ?? [] {
             print("\(status.name)  \(status.state)  readiness=\(status.readiness)")
             print("  live:       \(status.liveValue ?? "-")")

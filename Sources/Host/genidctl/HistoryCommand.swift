@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import GenIDControl
 import GenerationStore
-import SQLiteGenerationStore
+import OpenLedger
 
 struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,18 +10,23 @@ struct HistoryCommand: AsyncParsableCommand {
         abstract: "List every value the ledger holds, oldest first.",
         discussion: """
             Each line is one value genid gave a VM (origin 'issued') or saw it
-            have (origin 'observed'), with the event that caused it. With
+            have (origin 'observed'): when, the VM, the host that recorded it
+            (where the VM went with it, after a live migration; '-' for records
+            older than host names), the value, its role, the event that caused
+            it, its origin and any detail. With
             --check, exits 1 if any value appears twice (it never should: the
             database refuses it).
 
-            With --ledger (or $GENID_LEDGER set), that file is read directly,
-            whether genidd runs or not; otherwise genidd answers from its
-            ledger.
+            With --ledger (or $GENID_LEDGER set), that ledger is read directly,
+            whether genidd runs or not: an SQLite file, or a fleet ledger's
+            postgres:// URL (every host's records, each naming its host);
+            otherwise genidd answers from its ledger.
             """
     )
 
     @Option(help: "Only this VM.") var vm: String?
-    @Option(help: ArgumentHelp("Read this ledger database directly instead of asking genidd.", valueName: "path"))
+    @Option(help: ArgumentHelp("Read this ledger (an SQLite file or a postgres:// URL) directly instead of asking genidd.",
+                               valueName: "path-or-url"))
     var ledger: String?
     @Option(help: ArgumentHelp("genidd's control socket.", valueName: "path"))
     var socket = ControlClient.defaultSocketPath
@@ -33,7 +38,7 @@ struct HistoryCommand: AsyncParsableCommand {
         let file = ledger ?? ProcessInfo.processInfo.environment["GENID_LEDGER"]
         let records: [GenerationRecord]
         if let file {
-            records = try await SQLiteGenerationStore(path: file).history(vm: vm, limit: limit)
+            records = try await openLedger(at: file).history(vm: vm, limit: limit)
         } else {
             records = try Self.fromDaemon(socket, vm: vm, limit: limit)
         }
@@ -45,7 +50,7 @@ struct HistoryCommand: AsyncParsableCommand {
         } else {
             let formatter = ISO8601DateFormatter()
             for record in records {
-                print([formatter.string(from: record.createdAt), record.vm.name, record.value.description,
+                print([formatter.string(from: record.createdAt), record.vm.name, record.host ?? "-", record.value.description,
                        record.role.rawValue, record.event, record.origin.rawValue, record.detail ?? ""]
                     .joined(separator: "  "))
             }

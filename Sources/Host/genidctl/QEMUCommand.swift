@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import GenIDHost
 import GenerationStore
-import SQLiteGenerationStore
+import OpenLedger
 import VMGenID
 
 struct QEMUCommand: AsyncParsableCommand {
@@ -47,7 +47,8 @@ struct QEMUTargetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Name of the VM in the ledger (default: the QMP socket path).", valueName: "name"))
     var name: String?
 
-    @Option(help: ArgumentHelp("Ledger database (default: $GENID_LEDGER, or /var/lib/genid/ledger.sqlite as root).",
+    @Option(help: ArgumentHelp("Ledger: an SQLite file or a postgres:// URL (default: $GENID_LEDGER, or "
+                               + "/var/lib/genid/ledger.sqlite as root).",
                                valueName: "path"))
     var ledger: String?
 
@@ -70,7 +71,7 @@ struct QEMUTargetOptions: ParsableArguments {
     }
 
     func openStore() throws -> any GenerationStore {
-        try SQLiteGenerationStore(path: ledger ?? LedgerLocation.default)
+        try openLedger(at: ledger ?? LedgerLocation.default)
     }
 
     /// Attaches, runs `body`, and closes the connection on every path.

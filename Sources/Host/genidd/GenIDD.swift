@@ -1,6 +1,6 @@
 import ArgumentParser
 import GenIDDaemon
-import SQLiteGenerationStore
+import OpenLedger
 
 @main
 struct GenIDD: AsyncParsableCommand {
@@ -17,6 +17,12 @@ struct GenIDD: AsyncParsableCommand {
             On every (re)connection to libvirtd it reconciles all domains, so what happened while \
             it was stopped is caught before those domains next run.
 
+            Ledger: an SQLite file for one host (the default), or one PostgreSQL database that every \
+            host's genidd shares (--ledger postgres://USER@HOST/DATABASE): a value is then unique \
+            across the fleet. While the ledger cannot be reached genidd gives no value; `genidctl \
+            status` and the genid_ledger_reachable metric show it, and the next event after the \
+            server is back reconnects by itself.
+
             Configuration: \(DaemonConfiguration.defaultPath) (JSON, every key optional; see \
             Documentation/genidd.md). Options given here override it.
             Control: genidctl status|history|wait-ready|rotate|revert|reconcile|notify (socket \(DaemonConfiguration().controlSocket)).
@@ -27,7 +33,9 @@ struct GenIDD: AsyncParsableCommand {
     var config: String?
     @Option(name: .long, help: "libvirt URI to guard.")
     var libvirtURI: String?
-    @Option(name: .long, help: "The generation ledger (SQLite).")
+    @Option(name: .long, help: ArgumentHelp(
+        "The ledger: an SQLite file (one host) or a postgres:// URL (a fleet ledger all hosts share).",
+        valueName: "path-or-url"))
     var ledger: String?
     @Option(name: .long, help: "Path of the control socket.")
     var controlSocket: String?
@@ -58,6 +66,6 @@ struct GenIDD: AsyncParsableCommand {
             print(try configuration.jsonText())
             return
         }
-        try await Daemon(configuration: configuration, store: try SQLiteGenerationStore(path: configuration.ledger)).run()
+        try await Daemon(configuration: configuration, store: try openLedger(at: configuration.ledger)).run()
     }
 }

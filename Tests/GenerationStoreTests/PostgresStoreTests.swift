@@ -1,0 +1,171 @@
+import Foundation
+import GenerationStore
+import PostgresGenerationStore
+import Testing
+import VMGenID
+
+/// What only the fleet ledger does: two hosts on one database, a server
+/// that goes away and comes back, and URLs a person may get wrong. Needs a
+/// PostgreSQL server (`make test` starts one; `make check` skips these).
+@Suite("PostgreSQL fleet ledger", .enabled(if: PostgresTestServer.available, "no PostgreSQL server (make test starts one)"))
+struct PostgresStoreTests {
+    let web = VMIdentity(name: "web", uuid: "6f1d8a52-7c2e-4b9a-9d3e-0a1b2c3d4e5f")
+
+    /// Two hosts' stores on one new database.
+    func withTwoHosts(_ body: (PostgresGenerationStore, PostgresGenerationStore) async throws -> Void) async throws {
+        let server = try #require(PostgresTestServer.directory)
+        let database = try PostgresTestServer.createDatabase(in: server)
+        defer { PostgresTestServer.dropDatabase(database.name, in: server) }
+        let hostA = try PostgresGenerationStore(url: database.url, host: "host-a")
+        let hostB = try PostgresGenerationStore(url: database.url, host: "host-b")
+        try await body(hostA, hostB)
+        await hostA.close()
+        await hostB.close()
+    }
+
+    @Test func aValueIsUniqueAcrossHostsAndAMigrationMovesIt() async throws {
+        try await withTwoHosts { (hostA, hostB) async throws in
+            let given = try await hostA.issueFresh(for: web, event: "revert")
+            #expect(given.host == "host-a")
+            // A copy of the domain on host B may not take host A's value.
+            await #expect(throws: StoreError.valueAlreadyRecorded(given)) {
+                try await hostB.record(given.value, for: VMIdentity(name: "web-copy", uuid: UUID().uuidString.lowercased()),
+                                       role: .live, event: "started", detail: nil, origin: .observed)
+            }
+            // The VM itself arrives on host B: the same record, now host B's.
+            let moved = try await hostB.move(given.value, of: web)
+            #expect(moved.id == given.id && moved.host == "host-b")
+            #expect(try await hostA.owner(of: given.value)?.host == "host-b")
+            #expect(try await hostA.history().count == 1)
+            let trail = try await hostA.auditTrail(vm: "web", limit: nil)
+            #expect(trail.map(\.message) == ["\(given.value) moved with the VM from host-a to host-b"])
+        }
+    }
+
+    @Test func hostsRacingForValuesGetEachOnce() async throws {
+        try await withTwoHosts { (hostA, hostB) async throws in
+            let values = (0..<40).map { _ in GenerationID.random() }
+            let winners = Locked<[String]>([])
+            await concurrently(80) { index in
+                let (store, vm) = index % 2 == 0 ? (hostA, "vm-a") : (hostB, "vm-b")
+                if let record = try? await store.record(values[index / 2], for: VMIdentity(name: vm), role: .live,
+                                                        event: "race", detail: nil, origin: .issued) {
+                    winners.withLock { $0.append(record.host ?? "") }
+                }
+            }
+            #expect(winners.value.count == values.count)
+            #expect(try await hostA.history().count == values.count)
+            #expect(try await hostB.duplicateValues().isEmpty)
+        }
+    }
+
+    @Test func anUnreachableServerRefusesWithinTheTimeoutAndTheStoreRecoversByItself() async throws {
+        let directory = try TemporaryDirectory()
+        defer {
+            try? PostgresTestServer.stop(directory.path + "/pg")
+            directory.remove()
+        }
+        let url = try PostgresTestServer.start(directory.path + "/pg")
+        let store = try PostgresGenerationStore(url: url, host: "host-a", timeout: .seconds(2))
+        try await store.issueFresh(for: web, event: "boot")
+
+        try PostgresTestServer.stop(directory.path + "/pg")
+        let started = ContinuousClock.now
+        do {
+            try await store.issueFresh(for: web, event: "revert")
+            Issue.record("a value was recorded while the server was stopped")
+        } catch let StoreError.unavailable(message) {
+            #expect(message.contains("fleet ledger postgres://genid@localhost/genid"), "\(message)")
+            #expect(message.contains("recording") && message.contains("cannot reach the server"), "\(message)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(3))
+        await #expect(throws: StoreError.self) { try await store.latest(of: web, role: .live) }
+
+        // Back: the same store instance carries on; nothing was recorded meanwhile.
+        try PostgresTestServer.start(directory.path + "/pg")
+        let next = try await store.issueFresh(for: web, event: "revert")
+        #expect(try await store.history().map(\.event) == ["boot", "revert"])
+        #expect(try await store.latest(of: web, role: .live) == next)
+        await store.close()
+    }
+
+    @Test func aServerThatStopsAnsweringIsGivenUpOnAtTheDeadline() async throws {
+        let directory = try TemporaryDirectory()
+        let serverDirectory = directory.path + "/pg"
+        defer {
+            if let pid = try? PostgresTestServer.serverPID(serverDirectory) { kill(pid, SIGCONT) }
+            try? PostgresTestServer.stop(serverDirectory)
+            directory.remove()
+        }
+        let url = try PostgresTestServer.start(serverDirectory)
+        let store = try PostgresGenerationStore(url: url, host: "host-a", timeout: .seconds(1))
+        try await store.issueFresh(for: web, event: "boot")
+        // A frozen server: connections stay open, nothing answers.
+        let pid = try PostgresTestServer.serverPID(serverDirectory)
+        let children = try PostgresTestServer.run("/usr/bin/pgrep", "-P", String(pid))
+            .split(separator: "\n").compactMap { pid_t($0) }
+        for process in [pid] + children { kill(process, SIGSTOP) }
+        let attempted = GenerationID.random()
+        let started = ContinuousClock.now
+        do {
+            try await store.record(attempted, for: web, role: .live, event: "revert", detail: nil, origin: .issued)
+            Issue.record("a value was recorded while the server was frozen")
+        } catch let StoreError.unavailable(message) {
+            #expect(message.contains("no answer within 1"), "\(message)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        for process in [pid] + children { kill(process, SIGCONT) }
+        // The frozen server may still commit the insert it had received: the
+        // value is then recorded but was never given, and never will be.
+        do {
+            try await store.record(attempted, for: web, role: .live, event: "revert", detail: nil, origin: .issued)
+        } catch StoreError.valueAlreadyRecorded(let owner) {
+            #expect(owner.value == attempted && owner.vm == web)
+        }
+        let next = try await store.issueFresh(for: web, event: "revert")
+        #expect(try await store.latest(of: web, role: .live) == next)
+        #expect(try await store.duplicateValues().isEmpty)
+        await store.close()
+    }
+
+    @Test func wrongURLsAreNamedPlainly() async throws {
+        for (url, expected) in [
+            ("/var/lib/genid/ledger.sqlite", "is not a PostgreSQL URL"),
+            ("postgres://localhost/genid", "names no user"),
+            ("postgres://genid@localhost", "names no database"),
+            ("postgres://genid@localhost/genid?sslmode=verify-full", "sslmode 'verify-full' is not one of"),
+        ] {
+            #expect(throws: StoreError.self) { try PostgresGenerationStore(url: url) }
+            do { _ = try PostgresGenerationStore(url: url) } catch { #expect("\(error)".contains(expected), "\(error)") }
+        }
+        let store = try PostgresGenerationStore(url: "postgres://genid:secret@localhost/genid")
+        #expect(store.location == "postgres://genid:***@localhost/genid")
+
+        let server = try #require(PostgresTestServer.directory)
+        let missing = try PostgresGenerationStore(url: "postgres://genid@localhost/no_such_db?host=\(server)")
+        do {
+            try await missing.check()
+            Issue.record("connected to a database that does not exist")
+        } catch {
+            #expect("\(error)".contains("create the database first"), "\(error)")
+        }
+    }
+
+    @Test func aLedgerOfANewerGenidIsRefused() async throws {
+        let server = try #require(PostgresTestServer.directory)
+        let database = try PostgresTestServer.createDatabase(in: server)
+        defer { PostgresTestServer.dropDatabase(database.name, in: server) }
+        let store = try PostgresGenerationStore(url: database.url)
+        try await store.check()
+        await store.close()
+        try PostgresTestServer.run("/usr/bin/psql", "-h", server, "-U", "genid", "-d", database.name, "-qc",
+                                   "INSERT INTO genid.schema_version VALUES (99)")
+        let newer = try PostgresGenerationStore(url: database.url)
+        do {
+            try await newer.check()
+            Issue.record("opened a ledger of schema version 99")
+        } catch {
+            #expect("\(error)".contains("version 99, newer than this genid's"), "\(error)")
+        }
+    }
+}
