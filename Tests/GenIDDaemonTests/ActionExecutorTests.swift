@@ -63,37 +63,42 @@ struct ActionExecutorTests {
 
     /// Policy and executor together, as `DomainGuard.apply` runs them.
     func decideAndExecute(_ event: PolicyEvent, _ observation: DomainObservation,
-                          effects: RecordingEffects) async throws -> (PolicyAction, ActionOutcome) {
-        let action = GenIDPolicy.action(for: event, domain: try await observation.facts(store: store))
-        return (action, try await executor.execute(action, event: event, on: observation, effects: effects))
+                          effects: RecordingEffects) async throws -> ([PolicyAction], [ActionOutcome]) {
+        let actions = GenIDPolicy.actions(for: event, domain: try await observation.facts(store: store))
+        var outcomes: [ActionOutcome] = []
+        for action in actions {
+            outcomes.append(try await executor.execute(action, event: event, on: observation, effects: effects))
+        }
+        return (actions, outcomes)
     }
 
     @Test func aRestoredValueSeenInGuestMemoryIsRecordedAndAwaitsReadiness() async throws {
         let effects = RecordingEffects(store: store, vm: web)
-        let value = GenerationID.random()
-        let (action, outcome) = try await decideAndExecute(.started(.restored),
-                                                           domain(active: true, live: value, guest: value),
-                                                           effects: effects)
-        #expect(action == .checkFreshAndRecord)
-        #expect(outcome == ActionOutcome(readinessValue: value))
+        let (value, definition) = (GenerationID.random(), GenerationID.random())
+        let (actions, outcomes) = try await decideAndExecute(
+            .started(.restored), domain(active: true, live: value, guest: value, persistent: definition),
+            effects: effects)
+        #expect(actions == [.checkFreshAndRecord, .recordPersistentValue])
+        #expect(outcomes.first == ActionOutcome(readinessValue: value))
         let record = try #require(try await store.owner(of: value))
         #expect(record.vm == web && record.role == .live && record.origin == .observed)
         #expect(record.event == "started-restored" && record.detail == "seen in guest memory")
         #expect(effects.writes.withLock { $0 }.isEmpty && effects.rotations.withLock { $0 }.isEmpty)
 
         // The same event again (or a reconciliation): nothing more.
-        let (again, _) = try await decideAndExecute(.started(.restored), domain(active: true, live: value, guest: value),
-                                                    effects: effects)
-        #expect(again == .none(reason: "the live value is already recorded for this domain"))
-        #expect(try await store.history().count == 1)
+        let (again, _) = try await decideAndExecute(
+            .started(.restored), domain(active: true, live: value, guest: value, persistent: definition),
+            effects: effects)
+        #expect(again == [.none(reason: "the live value is already recorded for this domain")])
+        #expect(try await store.history().count == 2)
     }
 
     @Test func aValueNotVerifiedInGuestMemoryIsRecordedAsSuchAndShown() async throws {
         let effects = RecordingEffects(store: store, vm: web)
         let value = GenerationID.random()
-        let (_, outcome) = try await decideAndExecute(.started(.restored), domain(active: true, live: value),
-                                                      effects: effects)
-        #expect(outcome.note == "its RAM is not shared with the host")
+        let (_, outcomes) = try await decideAndExecute(.started(.restored), domain(active: true, live: value),
+                                                       effects: effects)
+        #expect(outcomes.first?.note == "its RAM is not shared with the host")
         #expect(try await store.owner(of: value)?.detail == "not verified in guest memory")
     }
 
@@ -101,11 +106,11 @@ struct ActionExecutorTests {
         let effects = RecordingEffects(store: store, vm: web)
         let snapshotValue = GenerationID.random()
         try await store.recordObserved(snapshotValue, for: web, role: .persistent, event: "defined")
-        let (action, outcome) = try await decideAndExecute(.defined(.fromSnapshot),
-                                                           domain(active: false, persistent: snapshotValue),
-                                                           effects: effects)
-        guard case .writePersistentGenID = action else { Issue.record("got \(action)"); return }
-        #expect(outcome == ActionOutcome())
+        let (actions, outcomes) = try await decideAndExecute(.defined(.fromSnapshot),
+                                                             domain(active: false, persistent: snapshotValue),
+                                                             effects: effects)
+        guard actions.count == 1, case .writePersistentGenID = actions[0] else { Issue.record("got \(actions)"); return }
+        #expect(outcomes == [ActionOutcome()])
         let writes = effects.writes.withLock { $0 }
         #expect(writes.count == 1 && writes[0].recordedFirst && writes[0].xml == "<domain>persistent</domain>")
         #expect(writes[0].value != snapshotValue)
@@ -117,10 +122,10 @@ struct ActionExecutorTests {
         let effects = RecordingEffects(store: store, vm: web)
         let shared = GenerationID.random()
         try await store.recordObserved(shared, for: db, role: .persistent, event: "defined")
-        let (action, outcome) = try await decideAndExecute(.reconcile,
-                                                           domain(active: true, live: shared, guest: shared, persistent: shared),
-                                                           effects: effects)
-        #expect(action == .giveNewValue(reason: "domain 'db' has the same value (a clone or copied XML)"))
+        let (actions, outcomes) = try await decideAndExecute(
+            .reconcile, domain(active: true, live: shared, guest: shared, persistent: shared), effects: effects)
+        #expect(actions == [.giveNewValue(reason: "domain 'db' has the same value (a clone or copied XML)")])
+        let outcome = try #require(outcomes.first)
         #expect(effects.writes.withLock { $0 }.count == 1)
         #expect(effects.rotations.withLock { $0 } == ["runs with the value of domain 'db'"])
         let rotation = try #require(outcome.rotation)
@@ -133,11 +138,29 @@ struct ActionExecutorTests {
         let effects = RecordingEffects(store: store, vm: web)
         let old = try await store.issueFresh(for: web, event: "revert").value
         _ = try await store.issueFresh(for: web, event: "revert")
-        let (action, outcome) = try await decideAndExecute(.started(.fromSnapshot),
-                                                           domain(active: true, live: old, guest: old),
-                                                           effects: effects)
-        #expect(action == .rotateLive(reason: "the live value is one this domain had before: its state was rewound"))
-        #expect(effects.rotations.withLock { $0 }.count == 1 && outcome.rotation != nil)
+        let (actions, outcomes) = try await decideAndExecute(.started(.fromSnapshot),
+                                                             domain(active: true, live: old, guest: old),
+                                                             effects: effects)
+        #expect(actions.first == .rotateLive(reason: "the live value is one this domain had before: its state was rewound"))
+        #expect(effects.rotations.withLock { $0 }.count == 1 && outcomes.first?.rotation != nil)
+    }
+
+    /// libvirt's running revert starts a new QEMU with a fresh value and puts
+    /// the snapshot's value back into the persistent definition: the event
+    /// handles both, so a reconciliation after it finds nothing to do.
+    @Test func aRunningRevertAlsoGivesTheDefinitionAFreshValue() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let snapshotValue = try await store.issueFresh(for: web, role: .persistent, event: "defined").value
+        _ = try await store.issueFresh(for: web, role: .persistent, event: "reconcile")
+        let fresh = GenerationID.random()
+        let loaded = domain(active: true, live: fresh, guest: fresh, persistent: snapshotValue)
+        let (actions, _) = try await decideAndExecute(.started(.fromSnapshot), loaded, effects: effects)
+        #expect(actions.count == 2 && actions[0] == .checkFreshAndRecord)
+        guard case .writePersistentGenID = actions.last else { Issue.record("got \(actions)"); return }
+        let written = try #require(effects.writes.withLock { $0 }.first?.value)
+        let (after, _) = try await decideAndExecute(
+            .reconcile, domain(active: true, live: fresh, guest: fresh, persistent: written), effects: effects)
+        #expect(after == [.none(reason: "the live value is already recorded for this domain")])
     }
 
     @Test func aRenamedDomainIsStillItselfNotAClone() async throws {
@@ -145,18 +168,18 @@ struct ActionExecutorTests {
         let value = GenerationID.random()
         try await store.recordObserved(value, for: web, role: .persistent, event: "defined")
         let renamed = VMIdentity(name: "web-2026", uuid: web.uuid)
-        let (action, _) = try await decideAndExecute(.reconcile, domain(renamed, active: false, persistent: value),
-                                                     effects: effects)
-        #expect(action == .none(reason: "the persistent value is this domain's"))
+        let (actions, _) = try await decideAndExecute(.reconcile, domain(renamed, active: false, persistent: value),
+                                                      effects: effects)
+        #expect(actions == [.none(reason: "the persistent value is this domain's")])
         #expect(effects.writes.withLock { $0 }.isEmpty)
     }
 
     @Test func aNewDefinitionsValueIsRecordedOnce() async throws {
         let effects = RecordingEffects(store: store, vm: web)
         let value = GenerationID.random()
-        let (action, _) = try await decideAndExecute(.defined(.added), domain(active: false, persistent: value),
-                                                     effects: effects)
-        #expect(action == .recordPersistentValue)
+        let (actions, _) = try await decideAndExecute(.defined(.added), domain(active: false, persistent: value),
+                                                      effects: effects)
+        #expect(actions == [.recordPersistentValue])
         let record = try #require(try await store.owner(of: value))
         #expect(record.role == .persistent && record.event == "defined" && record.origin == .observed)
     }

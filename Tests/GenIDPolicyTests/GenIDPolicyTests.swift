@@ -17,8 +17,15 @@ struct GenIDPolicyTests {
             liveStanding: liveStanding, persistentStanding: persistentStanding)
     }
 
-    func isNone(_ action: PolicyAction) -> Bool {
-        if case .none = action { return true }
+    /// The decision when it is one action, as in most rows (nil when two:
+    /// those rows ask `GenIDPolicy.actions` directly).
+    func decision(for event: PolicyEvent, domain: DomainFacts) -> PolicyAction? {
+        let actions = GenIDPolicy.actions(for: event, domain: domain)
+        return actions.count == 1 ? actions[0] : nil
+    }
+
+    func isNone(_ action: PolicyAction?) -> Bool {
+        if case .some(.none) = action { return true }
         return false
     }
 
@@ -54,51 +61,67 @@ struct GenIDPolicyTests {
 
     @Test(arguments: [PolicyEvent.started(.restored), .started(.fromSnapshot), .resumed(.fromSnapshot)])
     func stateLoaded(event: PolicyEvent) {
-        #expect(GenIDPolicy.action(for: event, domain: facts(live: a)) == .checkFreshAndRecord)
-        #expect(isNone(GenIDPolicy.action(for: event, domain: facts(live: a, liveStanding: .latestForThisDomain))))
-        guard case .rotateLive(let rewound) = GenIDPolicy.action(
-            for: event, domain: facts(live: a, persistent: a, liveStanding: .earlierForThisDomain))
-        else { Issue.record("rewound live value not rotated"); return }
+        #expect(decision(for: event, domain: facts(live: a)) == .checkFreshAndRecord)
+        #expect(isNone(decision(for: event, domain: facts(live: a, liveStanding: .latestForThisDomain))))
+        // Loaded and running its definition's earlier value: rewound (a boot
+        // would be by design), and the definition gets a fresh value too.
+        let rewoundToDefinition = GenIDPolicy.actions(
+            for: event, domain: facts(live: a, persistent: a, liveStanding: .earlierForThisDomain,
+                                      persistentStanding: .earlierForThisDomain))
+        guard rewoundToDefinition.count == 2, case .rotateLive(let rewound) = rewoundToDefinition[0],
+              case .writePersistentGenID = rewoundToDefinition[1]
+        else { Issue.record("rewound live value not rotated: \(rewoundToDefinition)"); return }
         #expect(rewound.contains("rewound"))
-        guard case .rotateLive(let clone) = GenIDPolicy.action(
+        guard case .rotateLive(let clone) = decision(
             for: event, domain: facts(live: a, liveStanding: .otherDomain("db")))
         else { Issue.record("another domain's live value not rotated"); return }
         #expect(clone.contains("'db'"))
-        #expect(GenIDPolicy.action(for: event, domain: facts(element: false)) == .reportMissingGenID)
-        #expect(isNone(GenIDPolicy.action(for: event, domain: facts(live: nil))))
+        #expect(decision(for: event, domain: facts(element: false)) == .reportMissingGenID)
+        #expect(isNone(decision(for: event, domain: facts(live: nil))))
     }
 
     // MARK: DEFINED/FROM_SNAPSHOT
 
     @Test func inactiveRevertGetsAFreshPersistentValue() {
-        let action = GenIDPolicy.action(
+        let action = decision(
             for: .defined(.fromSnapshot), domain: facts(active: false, persistent: a, persistentStanding: .latestForThisDomain))
         guard case .writePersistentGenID(let reason) = action else { Issue.record("\(action)"); return }
         #expect(reason.contains("inactive revert"))
-        #expect(GenIDPolicy.action(for: .defined(.fromSnapshot), domain: facts(active: false, element: false))
+        #expect(decision(for: .defined(.fromSnapshot), domain: facts(active: false, element: false))
             == .reportMissingGenID)
     }
 
-    @Test func runningRevertLeavesItToStartedFromSnapshot() {
-        let action = GenIDPolicy.action(for: .defined(.fromSnapshot), domain: facts(active: true, live: a, persistent: a))
-        #expect(isNone(action))
+    /// A running revert puts the snapshot's (earlier) value back into the
+    /// persistent definition: it gets a fresh one, as a reconciliation would
+    /// decide; the live value is STARTED/FROM_SNAPSHOT's.
+    @Test func runningRevertGivesTheDefinitionAFreshValue() {
+        let reverted = facts(active: true, live: b, persistent: a, liveStanding: .latestForThisDomain,
+                             persistentStanding: .earlierForThisDomain)
+        guard case .writePersistentGenID = decision(for: .defined(.fromSnapshot), domain: reverted) else {
+            Issue.record("\(GenIDPolicy.actions(for: .defined(.fromSnapshot), domain: reverted))"); return
+        }
+        #expect(GenIDPolicy.actions(for: .defined(.fromSnapshot), domain: reverted)
+            == GenIDPolicy.actions(for: .reconcile, domain: reverted))
+        let loaded = facts(active: true, live: b, persistent: a, persistentStanding: .earlierForThisDomain)
+        #expect(GenIDPolicy.actions(for: .started(.fromSnapshot), domain: loaded).count == 2)
     }
 
     // MARK: DEFINED/ADDED, DEFINED/UPDATED
 
     @Test(arguments: [PolicyEvent.defined(.added), .defined(.updated)])
     func definitionChanged(event: PolicyEvent) {
-        let clone = GenIDPolicy.action(
+        let clone = decision(
             for: event, domain: facts(active: false, persistent: a, persistentStanding: .otherDomain("golden")))
         guard case .giveNewValue(let reason) = clone else { Issue.record("\(clone)"); return }
         #expect(reason.contains("'golden'"))
-        #expect(GenIDPolicy.action(for: event, domain: facts(active: false, persistent: a)) == .recordPersistentValue)
-        #expect(isNone(GenIDPolicy.action(
+        #expect(decision(for: event, domain: facts(active: false, persistent: a)) == .recordPersistentValue)
+        #expect(isNone(decision(
             for: event, domain: facts(active: false, persistent: a, persistentStanding: .latestForThisDomain))))
-        #expect(isNone(GenIDPolicy.action(
-            for: event, domain: facts(active: false, persistent: a, persistentStanding: .earlierForThisDomain))))
-        #expect(GenIDPolicy.action(for: event, domain: facts(active: false, element: false)) == .reportMissingGenID)
-        #expect(isNone(GenIDPolicy.action(for: event, domain: facts(active: false, persistent: nil))))
+        guard case .writePersistentGenID = decision(
+            for: event, domain: facts(active: false, persistent: a, persistentStanding: .earlierForThisDomain))
+        else { Issue.record("a definition carrying an earlier value is kept"); return }
+        #expect(decision(for: event, domain: facts(active: false, element: false)) == .reportMissingGenID)
+        #expect(isNone(decision(for: event, domain: facts(active: false, persistent: nil))))
     }
 
     // MARK: no rotation: boot, wakeup, unpause, migration, rename, the rest
@@ -115,7 +138,7 @@ struct GenIDPolicyTests {
             facts(live: a, liveStanding: .earlierForThisDomain),
             facts(element: false),
         ] {
-            #expect(isNone(GenIDPolicy.action(for: event, domain: domain)), "\(event)")
+            #expect(isNone(decision(for: event, domain: domain)), "\(event)")
         }
     }
 
@@ -123,28 +146,38 @@ struct GenIDPolicyTests {
 
     @Test func reconcileRunningDomain() {
         // Restored while away: a live value nobody recorded.
-        #expect(GenIDPolicy.action(
+        #expect(decision(
             for: .reconcile,
             domain: facts(live: b, persistent: a, liveStanding: .unrecorded, persistentStanding: .latestForThisDomain))
             == .checkFreshAndRecord)
         // Already handled.
-        #expect(isNone(GenIDPolicy.action(
+        #expect(isNone(decision(
             for: .reconcile,
             domain: facts(live: b, persistent: a, liveStanding: .latestForThisDomain,
-                          persistentStanding: .earlierForThisDomain))))
-        // Booted with its persistent value (an earlier one): by design.
-        #expect(isNone(GenIDPolicy.action(
+                          persistentStanding: .latestForThisDomain))))
+        // Booted with its persistent value (a definition value: in the persistent role): by design.
+        #expect(isNone(decision(
             for: .reconcile,
             domain: facts(live: a, persistent: a, liveStanding: .earlierForThisDomain,
-                          persistentStanding: .earlierForThisDomain))))
+                          persistentStanding: .latestForThisDomain))))
+        var bootedBeforeAnEdit = facts(live: a, persistent: b, liveStanding: .earlierForThisDomain)
+        bootedBeforeAnEdit.liveWasDefinitionValue = true
+        #expect(decision(for: .reconcile, domain: bootedBeforeAnEdit) == .recordPersistentValue)
+        // Its definition carries an earlier value (a running revert put the
+        // snapshot's back): the next start gets a fresh one; the live value stays.
+        guard case .writePersistentGenID = decision(
+            for: .reconcile,
+            domain: facts(live: b, persistent: a, liveStanding: .latestForThisDomain,
+                          persistentStanding: .earlierForThisDomain))
+        else { Issue.record("running domain's rewound definition kept"); return }
         // Running an earlier value that is not its persistent one: rewound.
-        guard case .rotateLive = GenIDPolicy.action(
+        guard case .rotateLive = decision(
             for: .reconcile,
             domain: facts(live: b, persistent: a, liveStanding: .earlierForThisDomain,
                           persistentStanding: .latestForThisDomain))
         else { Issue.record("rewound running domain not rotated"); return }
         // Running another domain's live value.
-        guard case .rotateLive = GenIDPolicy.action(
+        guard case .rotateLive = decision(
             for: .reconcile,
             domain: facts(live: b, persistent: a, liveStanding: .otherDomain("db"),
                           persistentStanding: .latestForThisDomain))
@@ -153,7 +186,7 @@ struct GenIDPolicyTests {
 
     @Test func reconcileCloneGetsANewValueFirst() {
         for active in [true, false] {
-            let action = GenIDPolicy.action(
+            let action = decision(
                 for: .reconcile,
                 domain: facts(active: active, live: active ? a : nil, persistent: a,
                               liveStanding: .otherDomain("golden"), persistentStanding: .otherDomain("golden")))
@@ -163,20 +196,20 @@ struct GenIDPolicyTests {
     }
 
     @Test func reconcileInactiveDomain() {
-        #expect(GenIDPolicy.action(for: .reconcile, domain: facts(active: false, persistent: a)) == .recordPersistentValue)
-        #expect(isNone(GenIDPolicy.action(
+        #expect(decision(for: .reconcile, domain: facts(active: false, persistent: a)) == .recordPersistentValue)
+        #expect(isNone(decision(
             for: .reconcile, domain: facts(active: false, persistent: a, persistentStanding: .latestForThisDomain))))
-        guard case .writePersistentGenID = GenIDPolicy.action(
+        guard case .writePersistentGenID = decision(
             for: .reconcile, domain: facts(active: false, persistent: a, persistentStanding: .earlierForThisDomain))
         else { Issue.record("reverted definition not refreshed"); return }
-        #expect(GenIDPolicy.action(for: .reconcile, domain: facts(active: false, element: false)) == .reportMissingGenID)
-        #expect(GenIDPolicy.action(for: .reconcile, domain: facts(active: true, element: false)) == .reportMissingGenID)
+        #expect(decision(for: .reconcile, domain: facts(active: false, element: false)) == .reportMissingGenID)
+        #expect(decision(for: .reconcile, domain: facts(active: true, element: false)) == .reportMissingGenID)
     }
 
     @Test func reconcileInactiveDomainWhoseValueIsASnapshotsGetsANewOne() {
         var stopped = facts(active: false, persistent: a, persistentStanding: .latestForThisDomain)
         stopped.snapshotWithPersistentValue = "before-upgrade"
-        guard case .writePersistentGenID(let reason) = GenIDPolicy.action(for: .reconcile, domain: stopped) else {
+        guard case .writePersistentGenID(let reason) = decision(for: .reconcile, domain: stopped) else {
             Issue.record("an unseen inactive revert is not caught"); return
         }
         #expect(reason.contains("'before-upgrade'"))
@@ -184,7 +217,7 @@ struct GenIDPolicyTests {
         var running = facts(active: true, live: b, persistent: a, liveStanding: .latestForThisDomain,
                             persistentStanding: .latestForThisDomain)
         running.snapshotWithPersistentValue = "before-upgrade"
-        #expect(isNone(GenIDPolicy.action(for: .reconcile, domain: running)))
+        #expect(isNone(decision(for: .reconcile, domain: running)))
     }
 
     // MARK: building facts from ledger lookups
@@ -195,7 +228,12 @@ struct GenIDPolicyTests {
             name: "web", isActive: true, hasGenIDElement: true, liveValue: a, persistentValue: a,
             owner: { owners[$0] }, latestLive: a, latestPersistent: GenerationID("99999999-2222-4333-8444-555555555555")!)
         #expect(mine.liveStanding == .latestForThisDomain)
-        #expect(mine.persistentStanding == .earlierForThisDomain)
+        // The definition holds the value the domain runs with now: current.
+        #expect(mine.persistentStanding == .latestForThisDomain)
+        let rewound = DomainFacts(
+            name: "web", isActive: true, hasGenIDElement: true, liveValue: b, persistentValue: a,
+            owner: { owners[$0] }, latestLive: nil, latestPersistent: GenerationID("99999999-2222-4333-8444-555555555555")!)
+        #expect(rewound.persistentStanding == .earlierForThisDomain)
         let clone = DomainFacts(
             name: "web", isActive: false, hasGenIDElement: true, liveValue: nil, persistentValue: b,
             owner: { owners[$0] }, latestLive: nil, latestPersistent: nil)

@@ -44,7 +44,11 @@ struct ActionExecutor: Sendable {
             return rotated(try await effects.rotateLive(reason: reason, store: store))
 
         case .writePersistentGenID(let reason):
-            let why = event == .defined(.fromSnapshot) ? "inactive-revert" : "reconcile"
+            let why = switch GenIDPolicy.rule(for: event) {
+            case .definitionReverted: "inactive-revert"
+            case .stateLoaded: "state-loaded"
+            default: "reconcile"
+            }
             try await writePersistent(domain, why: why, reason: reason, effects: effects)
             return ActionOutcome()
 

@@ -87,16 +87,18 @@ actor DomainGuard {
             guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
             let observation = GenIDPolicy.rule(for: event) == .stateLoaded
                 ? try await settledObservation(of: domain) : try DomainObservation.read(domain)
-            let action = GenIDPolicy.action(for: event, domain: try await observation.facts(store: store))
-            notes[name, default: Note()].lastAction = "\(event): \(action)"
-            if case .none = action {
-                logger.debug("no action", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
-            } else {
-                logger.info("policy", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
-            }
+            let actions = GenIDPolicy.actions(for: event, domain: try await observation.facts(store: store))
+            notes[name, default: Note()].lastAction = "\(event): " + actions.map(\.description).joined(separator: "; ")
             let effects = LibvirtDomainEffects(domain: domain, connection: connection, logger: logger)
-            let outcome = try await executor.execute(action, event: event, on: observation, effects: effects)
-            await conclude(outcome, for: observation)
+            for action in actions {
+                if case .none = action {
+                    logger.debug("no action", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
+                } else {
+                    logger.info("policy", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
+                }
+                let outcome = try await executor.execute(action, event: event, on: observation, effects: effects)
+                await conclude(outcome, for: observation)
+            }
         } catch {
             notes[name, default: Note()].lastError = "\(event): \(error)"
             metrics.failure("policy")

@@ -77,9 +77,13 @@ struct DomainObservation: Sendable {
     /// two values (at most four look-ups).
     func facts(store: any GenerationStore) async throws -> DomainFacts {
         var owners: [GenerationID: (name: String, isThisDomain: Bool)] = [:]
+        var liveWasDefinitionValue = false
         for value in [liveValue, persistentValue].compactMap({ $0 }) {
             if let owner = try await store.owner(of: value) {
                 owners[value] = (owner.vm.name, owner.vm.isSameVM(as: identity))
+                if value == liveValue, owner.vm.isSameVM(as: identity), owner.role == .persistent {
+                    liveWasDefinitionValue = true
+                }
             }
         }
         let latestLive = try await store.latest(of: identity, role: .live)?.value
@@ -89,6 +93,7 @@ struct DomainObservation: Sendable {
             liveValue: liveValue, persistentValue: persistentValue, owner: { owners[$0] },
             latestLive: latestLive, latestPersistent: latestPersistent)
         facts.snapshotWithPersistentValue = snapshotWithPersistentValue
+        facts.liveWasDefinitionValue = liveWasDefinitionValue
         return facts
     }
 }

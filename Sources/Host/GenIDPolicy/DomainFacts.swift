@@ -35,6 +35,9 @@ public struct DomainFacts: Sendable, Hashable {
     /// `persistentValue`: a start now would reuse a snapshot's value (an
     /// inactive revert nobody saw looks exactly like this).
     public var snapshotWithPersistentValue: String? = nil
+    /// The ledger records `liveValue` as a value given to this domain's
+    /// definition (persistent role): the domain booted with it.
+    public var liveWasDefinitionValue = false
 
     public init(
         name: String, isActive: Bool, hasGenIDElement: Bool,
@@ -60,15 +63,18 @@ public struct DomainFacts: Sendable, Hashable {
         owner: (GenerationID) -> (name: String, isThisDomain: Bool)?, latestLive: GenerationID?,
         latestPersistent: GenerationID?
     ) {
-        func standing(_ value: GenerationID?, latest: GenerationID?) -> LedgerStanding {
+        func standing(_ value: GenerationID?, current: [GenerationID?]) -> LedgerStanding {
             guard let value, let owner = owner(value) else { return .unrecorded }
             if !owner.isThisDomain { return .otherDomain(owner.name) }
-            return value == latest ? .latestForThisDomain : .earlierForThisDomain
+            return current.contains(value) ? .latestForThisDomain : .earlierForThisDomain
         }
+        // A definition holding the value the domain runs with now (its latest
+        // live value, e.g. after a restore) is current, not rewound.
+        let runningLatest = liveValue == latestLive ? latestLive : nil
         self.init(
             name: name, isActive: isActive, hasGenIDElement: hasGenIDElement,
             liveValue: liveValue, persistentValue: persistentValue,
-            liveStanding: standing(liveValue, latest: latestLive),
-            persistentStanding: standing(persistentValue, latest: latestPersistent))
+            liveStanding: standing(liveValue, current: [latestLive]),
+            persistentStanding: standing(persistentValue, current: [latestPersistent, runningLatest]))
     }
 }

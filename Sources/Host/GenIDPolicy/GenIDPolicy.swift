@@ -36,9 +36,11 @@ public enum GenIDPolicy {
         case ignored
     }
 
-    /// The action for `event` on a domain described by `domain`.
-    public static func action(for event: PolicyEvent, domain: DomainFacts) -> PolicyAction {
-        rule(for: event).action(for: domain)
+    /// What to do about `event` on a domain described by `domain`: one
+    /// action, or two when the live value and the persistent definition both
+    /// need one (live first). Never empty: "nothing" is `.none(reason:)`.
+    public static func actions(for event: PolicyEvent, domain: DomainFacts) -> [PolicyAction] {
+        rule(for: event).actions(for: domain)
     }
 
     /// The table's left column.
@@ -60,87 +62,119 @@ public enum GenIDPolicy {
 
 extension GenIDPolicy.Rule {
     /// The table's right column.
-    public func action(for domain: DomainFacts) -> PolicyAction {
+    ///
+    /// One decision per state: every rule that looks at the domain
+    /// (`stateLoaded`, `definitionReverted`, `definitionChanged`,
+    /// `reconcile`) decides with the same two functions of the domain's
+    /// state, `liveCorrection` and `persistentCorrection`; an event adds only
+    /// what it knows that the state cannot show (`Knowledge`). So a
+    /// reconciliation right after an event's actions finds nothing left to
+    /// do, and a missed event is caught by the next reconciliation the same way.
+    public func actions(for domain: DomainFacts) -> [PolicyAction] {
+        let knowledge: Knowledge
         switch self {
-        case .stateLoaded:
-            guard domain.hasGenIDElement else { return .reportMissingGenID }
-            guard domain.liveValue != nil else {
-                return .none(reason: "no live value to check (the domain is not running any more?)")
-            }
-            return Self.checkLive(domain, whenSameAsPersistent: false)
-
-        case .definitionReverted:
-            guard domain.hasGenIDElement else { return .reportMissingGenID }
-            if domain.isActive {
-                return .none(reason: "running revert: STARTED/FROM_SNAPSHOT handles the live value")
-            }
-            return .writePersistentGenID(
-                reason: "inactive revert: libvirt keeps the snapshot's value, so the next start would repeat it")
-
-        case .definitionChanged:
-            guard domain.hasGenIDElement else { return .reportMissingGenID }
-            return Self.checkPersistent(domain)
-
-        case .reconcile:
-            guard domain.hasGenIDElement else { return .reportMissingGenID }
-            if case .giveNewValue(let reason) = Self.checkPersistent(domain) { return .giveNewValue(reason: reason) }
-            if domain.isActive, domain.liveValue != nil {
-                return Self.checkLive(domain, whenSameAsPersistent: true)
-            }
-            if !domain.isActive, let snapshot = domain.snapshotWithPersistentValue {
-                return .writePersistentGenID(
-                    reason: "the next start would reuse the value of snapshot '\(snapshot)' "
-                        + "(an inactive revert while genidd was away looks like this)")
-            }
-            if domain.persistentValue != nil, domain.persistentStanding == .earlierForThisDomain {
-                return .writePersistentGenID(
-                    reason: "the persistent definition carries an earlier value of this domain "
-                        + "(reverted while genidd was away?)")
-            }
-            return Self.checkPersistent(domain)
-
         case .sameGeneration:
-            return .none(reason: "the same generation continues (boot, wakeup or unpause)")
+            return [.none(reason: "the same generation continues (boot, wakeup or unpause)")]
         case .migration:
-            return .none(reason: "migration keeps the value")
+            return [.none(reason: "migration keeps the value")]
         case .renamed:
-            return .none(reason: "a rename keeps the domain (same UUID) and its value")
+            return [.none(reason: "a rename keeps the domain (same UUID) and its value")]
         case .ignored:
-            return .none(reason: "does not affect the generation")
+            return [.none(reason: "does not affect the generation")]
+        case .stateLoaded:
+            guard domain.liveValue != nil || !domain.hasGenIDElement else {
+                return [.none(reason: "no live value to check (the domain is not running any more?)")]
+            }
+            knowledge = .stateLoaded
+        case .definitionReverted:
+            knowledge = domain.isActive ? .nothing : .inactiveRevert
+        case .definitionChanged, .reconcile:
+            knowledge = .nothing
         }
+        guard domain.hasGenIDElement else { return [.reportMissingGenID] }
+        let persistent = Self.persistentCorrection(domain, knowledge: knowledge)
+        var live = Self.liveCorrection(domain, knowledge: knowledge)
+        var persistentAction = persistent
+        // giveNewValue also rotates a live value another domain owns.
+        if case .giveNewValue = persistent, case .otherDomain = domain.liveStanding { live = nil }
+        // A loaded state running with its definition's new value: one record (live).
+        if live == .checkFreshAndRecord, persistent == .recordPersistentValue,
+           domain.liveValue == domain.persistentValue {
+            persistentAction = nil
+        }
+        let actions = [live, persistentAction].compactMap { $0 }
+        return actions.isEmpty ? [.none(reason: Self.nothingToDo(domain))] : actions
     }
 
-    /// Live value: fresh -> check and record; seen before -> rotate. With
-    /// `whenSameAsPersistent`, a live value equal to this domain's persistent
-    /// value is a plain boot (by design, not a rewind).
-    private static func checkLive(_ domain: DomainFacts, whenSameAsPersistent: Bool) -> PolicyAction {
+    /// What an event tells beyond the domain's state.
+    enum Knowledge {
+        case nothing
+        /// A memory state was just loaded: a live value equal to the
+        /// persistent one is a rewind to it, not a boot with it.
+        case stateLoaded
+        /// An inactive revert: the persistent value is a snapshot's, even
+        /// when the snapshot lookup found none.
+        case inactiveRevert
+    }
+
+    /// The running guest's value: fresh -> check and record; this domain's
+    /// earlier value or another domain's -> rotate. A domain that booted with
+    /// a value given to its definition runs with it by design, whatever the
+    /// definition holds now (no event tells a boot from an in-process
+    /// rollback to that value; see the limits in genidd.md).
+    static func liveCorrection(_ domain: DomainFacts, knowledge: Knowledge) -> PolicyAction? {
+        guard domain.isActive, let live = domain.liveValue else { return nil }
+        let sameAsDefinition = live == domain.persistentValue
+        let bootedWithDefinition = knowledge != .stateLoaded && (sameAsDefinition || domain.liveWasDefinitionValue)
         switch domain.liveStanding {
         case .unrecorded:
-            return .checkFreshAndRecord
+            // A boot with the definition's value: recorded once, as persistent.
+            return bootedWithDefinition ? nil : .checkFreshAndRecord
         case .latestForThisDomain:
-            return .none(reason: "the live value is already recorded for this domain")
+            return nil
         case .earlierForThisDomain:
-            if whenSameAsPersistent, domain.liveValue == domain.persistentValue {
-                return .none(reason: "booted with the persistent value")
-            }
+            if bootedWithDefinition { return nil }
             return .rotateLive(reason: "the live value is one this domain had before: its state was rewound")
         case .otherDomain(let owner):
             return .rotateLive(reason: "the live value belongs to domain '\(owner)'")
         }
     }
 
-    /// Persistent value: another domain's -> new value; fresh -> record.
-    private static func checkPersistent(_ domain: DomainFacts) -> PolicyAction {
-        guard domain.persistentValue != nil else {
-            return .none(reason: "no persistent value yet (libvirt fills <genid/> when it defines the domain)")
+    /// The persistent definition's value (what the next start uses):
+    /// another domain's -> a new value; new -> record it; one this domain
+    /// had before, or a snapshot's while inactive -> write a fresh one.
+    static func persistentCorrection(_ domain: DomainFacts, knowledge: Knowledge) -> PolicyAction? {
+        if knowledge == .inactiveRevert {
+            return .writePersistentGenID(
+                reason: "inactive revert: libvirt keeps the snapshot's value, so the next start would repeat it")
         }
+        guard domain.persistentValue != nil else { return nil }
         switch domain.persistentStanding {
         case .otherDomain(let owner):
             return .giveNewValue(reason: "domain '\(owner)' has the same value (a clone or copied XML)")
-        case .unrecorded:
-            return .recordPersistentValue
-        case .latestForThisDomain, .earlierForThisDomain:
-            return .none(reason: "the persistent value is this domain's")
+        case .earlierForThisDomain:
+            return .writePersistentGenID(
+                reason: "the persistent definition carries an earlier value of this domain "
+                    + "(a running revert puts the snapshot's value back, or it was reverted while genidd was away)")
+        case .unrecorded, .latestForThisDomain:
+            if !domain.isActive, let snapshot = domain.snapshotWithPersistentValue {
+                return .writePersistentGenID(
+                    reason: "the next start would reuse the value of snapshot '\(snapshot)' "
+                        + "(an inactive revert while genidd was away looks like this)")
+            }
+            return domain.persistentStanding == .unrecorded ? .recordPersistentValue : nil
         }
+    }
+
+    private static func nothingToDo(_ domain: DomainFacts) -> String {
+        if domain.isActive, domain.liveValue != nil {
+            return domain.liveValue == domain.persistentValue
+                ? "booted with the persistent value, which is this domain's"
+                : "the live value is already recorded for this domain"
+        }
+        if domain.persistentValue == nil {
+            return "no persistent value yet (libvirt fills <genid/> when it defines the domain)"
+        }
+        return "the persistent value is this domain's"
     }
 }
