@@ -116,8 +116,8 @@ let package = Package(
         .target(
             name: "GenIDLab",
             dependencies: [
-                "AgentProtocol", "GenIDControl", "GenIDHost", "GenerationStore", "GuestAgent", "Libvirt", "QMP",
-                "SQLiteGenerationStore", "VMGenID",
+                "AgentProtocol", "GenIDControl", "GenIDHost", "GenerationStore", "GuestAgent", "Libvirt", "OpenLedger",
+                "QMP", "SQLiteGenerationStore", "VMGenID",
             ],
             path: "Sources/Lab/GenIDLab"
         ),

@@ -29,6 +29,20 @@ final class RecordingEffects: DomainEffects {
         if failWrites { throw DaemonError.libvirtUnavailable("virDomainDefineXML: connection closed") }
     }
 
+    /// What genid gave the guest in this QEMU run, and what a reset repair found.
+    let givenInThisRun = Mutex<GenerationID?>(nil)
+    let resetRepair = Mutex<Duration?>(.milliseconds(40))
+    let reasserted = Mutex<[(GenerationID, GenerationID)]>([])
+
+    func valueGivenInThisRun(store: any GenerationStore) async throws -> GenerationID? {
+        givenInThisRun.withLock { $0 }
+    }
+
+    func reassertAfterReset(_ current: GenerationID, replacing stale: GenerationID) async throws -> Duration? {
+        reasserted.withLock { $0.append((current, stale)) }
+        return resetRepair.withLock { $0 }
+    }
+
     /// What `Rotator.rotate` does to the ledger (its own tests cover the rest).
     func rotateLive(reason: String, store: any GenerationStore) async throws -> Rotation {
         rotations.withLock { $0.append(reason) }
@@ -182,6 +196,29 @@ struct ActionExecutorTests {
         #expect(actions == [.recordPersistentValue])
         let record = try #require(try await store.owner(of: value))
         #expect(record.role == .persistent && record.event == "defined" && record.origin == .observed)
+    }
+
+    /// A reset after a rotation in this QEMU process: QEMU's device (libvirt's
+    /// live value) is stale, and the guest's value is put back; after a
+    /// fresh start (nothing given in this run) there is nothing to do.
+    @Test func aResetAfterARotationPutsTheGuestsValueBack() async throws {
+        let effects = RecordingEffects(store: store, vm: web)
+        let (stale, rotated) = (GenerationID.random(), GenerationID.random())
+        let running = domain(active: true, live: stale, guest: stale)
+        _ = try await decideAndExecute(.reset, running, effects: effects)
+        #expect(effects.reasserted.withLock { $0 }.isEmpty)
+
+        effects.givenInThisRun.withLock { $0 = rotated }
+        let (actions, outcomes) = try await decideAndExecute(.reset, running, effects: effects)
+        #expect(actions == [.reassertAfterReset] && outcomes == [ActionOutcome()])
+        #expect(effects.reasserted.withLock { $0.map(\.0) } == [rotated])
+        #expect(try await store.auditTrail(vm: "web", limit: nil).map(\.kind) == ["reset-reasserted"])
+
+        // The page never showed QEMU's value: shown, audited, nothing written.
+        effects.resetRepair.withLock { $0 = nil }
+        let (_, missed) = try await decideAndExecute(.reset, running, effects: effects)
+        #expect(missed.first?.note?.contains("never showed QEMU's device value \(stale)") == true)
+        #expect(try await store.auditTrail(vm: "web", limit: nil).last?.kind == "reset-exposed")
     }
 
     @Test func aDomainWithoutGenIDIsReported() async throws {

@@ -48,7 +48,7 @@ struct GenIDPolicyTests {
         (.stopped(.migrated), .migration),
         (.defined(.renamed), .renamed),
         (.undefined, .ignored), (.suspended, .ignored), (.shutdown, .ignored), (.pmSuspended, .ignored),
-        (.crashed, .ignored), (.unknown, .ignored), (.defined(.other), .ignored), (.started(.other), .ignored),
+        (.reset, .guestReset), (.crashed, .ignored), (.unknown, .ignored), (.defined(.other), .ignored), (.started(.other), .ignored),
         (.resumed(.other), .ignored), (.stopped(.shutdown), .ignored), (.stopped(.destroyed), .ignored),
         (.stopped(.crashed), .ignored), (.stopped(.saved), .ignored), (.stopped(.failed), .ignored),
         (.stopped(.fromSnapshot), .ignored), (.stopped(.other), .ignored),
@@ -220,6 +220,14 @@ struct GenIDPolicyTests {
         #expect(isNone(decision(for: .reconcile, domain: running)))
     }
 
+    // MARK: REBOOT (a guest reset)
+
+    @Test func aResetOfARunningDomainPutsItsValueBack() {
+        #expect(decision(for: .reset, domain: facts(live: a, liveStanding: .latestForThisDomain)) == .reassertAfterReset)
+        #expect(isNone(decision(for: .reset, domain: facts(active: false, persistent: a))))
+        #expect(isNone(decision(for: .reset, domain: facts(element: false))))
+    }
+
     // MARK: building facts from ledger lookups
 
     @Test func factsFromLedgerLookups() {
@@ -249,7 +257,7 @@ struct GenIDPolicyTests {
     @Test func everyRuleIsCovered() {
         let events: [PolicyEvent] = [
             .started(.restored), .defined(.fromSnapshot), .defined(.added), .reconcile, .started(.booted),
-            .started(.migrated), .defined(.renamed), .undefined,
+            .started(.migrated), .defined(.renamed), .undefined, .reset,
         ]
         #expect(Set(events.map(GenIDPolicy.rule(for:))) == Set(GenIDPolicy.Rule.allCases))
     }

@@ -146,7 +146,7 @@ struct PolicyModel: CustomStringConvertible {
     mutating func apply(_ actions: [PolicyAction]) {
         for action in actions {
             switch action {
-            case .none, .reportMissingGenID:
+            case .none, .reportMissingGenID, .reassertAfterReset:
                 break
             case .checkFreshAndRecord:
                 if let live { recordObserved(live, persistent: false) }

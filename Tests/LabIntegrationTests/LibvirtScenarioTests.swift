@@ -47,6 +47,23 @@ extension LabIntegration {
             expectDistinctGuestValues(report)
         }
 
+        /// A rotation in the QEMU process, then guest resets: the guest
+        /// never runs with its older value again.
+        @Test(arguments: ["6.1", "6.12"])
+        func aResetAfterARotationKeepsTheRotatedValue(kernel: String) async throws {
+            let report = try await runScenario(["reboot-after-rotate", "--kernel", kernel])
+            #expect(report.restores.count == 2)
+        }
+
+        /// genidd on a fleet ledger whose PostgreSQL server stops during a
+        /// revert and starts again (the scenario's own server).
+        @Test func aFleetLedgerOutageGivesNothingAndRecoversByItself() async throws {
+            let report = try await runScenario(["fleet-outage", "--kernel", "6.1"])
+            #expect(report.restores.count == 1)
+            #expect((report.timingsMs["refusal"] ?? .infinity) < 30_000)
+            expectDistinctGuestValues(report)
+        }
+
         /// libvirt's revert against genidctl's through genidd; the benchmark
         /// also checks the guest sees every genidctl revert and rotate.
         @Test func benchmarkRunsAndGenidctlRevertsAreSeen() async throws {

@@ -351,7 +351,8 @@ struct QMPClientTests {
             let connecting = Task { try await QMPClient.connect(unixSocketPath: path, timeout: .milliseconds(300)) }
             _ = try await server.nextPeer()
             await #expect(throws: QMPError.noGreeting(path: path, seconds: 0.3)) { try await connecting.value }
-            #expect(ContinuousClock.now - start < .seconds(3))
+            // The 0.3 s timeout fired rather than a hang (a loaded CI machine takes seconds).
+            #expect(ContinuousClock.now - start < .seconds(30))
         }
     }
 

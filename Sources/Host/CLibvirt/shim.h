@@ -21,4 +21,15 @@ static inline int clibvirt_register_lifecycle_callback(
         VIR_DOMAIN_EVENT_CALLBACK(callback), opaque, freecb);
 }
 
+// The same for VIR_DOMAIN_EVENT_ID_REBOOT (a guest reset), whose callback
+// has the generic signature.
+static inline int clibvirt_register_reboot_callback(
+    virConnectPtr conn, virConnectDomainEventGenericCallback callback,
+    void *opaque, virFreeCallback freecb)
+{
+    return virConnectDomainEventRegisterAny(
+        conn, NULL, VIR_DOMAIN_EVENT_ID_REBOOT,
+        VIR_DOMAIN_EVENT_CALLBACK(callback), opaque, freecb);
+}
+
 #endif

@@ -67,6 +67,28 @@ struct ActionExecutor: Sendable {
             metrics.action("record-persistent")
             return ActionOutcome()
 
+        case .reassertAfterReset:
+            // QEMU's device value is libvirt's live <genid>; stale only if genid
+            // gave the guest another value in this QEMU process.
+            guard let stale = domain.libvirtLiveValue,
+                  let current = try await effects.valueGivenInThisRun(store: store), current != stale else {
+                return ActionOutcome()
+            }
+            metrics.action("reassert-after-reset")
+            guard let took = try await effects.reassertAfterReset(current, replacing: stale) else {
+                let message = "after a reset the guest's page never showed QEMU's device value \(stale) within 10 s; "
+                    + "its value may be \(stale), which it had before \(current)"
+                try? await store.audit(domain.identity, kind: "reset-exposed", message: message)
+                return ActionOutcome(note: message)
+            }
+            try? await store.audit(domain.identity, kind: "reset-reasserted", message:
+                "after a reset QEMU's device showed \(stale) again; \(current) was back after "
+                    + String(format: "%.1f ms", took.seconds * 1000))
+            logger.info("value put back after a guest reset", metadata: [
+                "domain": "\(domain.name)", "value": "\(current)", "stale": "\(stale)",
+                "ms": "\(String(format: "%.1f", took.seconds * 1000))"])
+            return ActionOutcome()
+
         case .reportMissingGenID:
             return ActionOutcome(note: DaemonError.noGenID(domain: domain.name).description)
         }

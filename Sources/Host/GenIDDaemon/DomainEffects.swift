@@ -12,6 +12,13 @@ protocol DomainEffects: Sendable {
     func writePersistentGenID(_ value: GenerationID, into persistentXML: String) async throws
     /// Gives the running guest a fresh value now (`Rotator.rotate`).
     func rotateLive(reason: String, store: any GenerationStore) async throws -> Rotation
+    /// The value genid gave the running guest in its current QEMU process
+    /// (the newest live record issued since QEMU started), if any.
+    func valueGivenInThisRun(store: any GenerationStore) async throws -> GenerationID?
+    /// After a guest reset: puts `current` back where the firmware just put
+    /// QEMU's `stale` device value (`ResetRepair`); the time it took, or nil
+    /// if the page never showed `stale`.
+    func reassertAfterReset(_ current: GenerationID, replacing stale: GenerationID) async throws -> Duration?
 }
 
 /// `DomainEffects` of a domain libvirt owns: definitions through libvirt,
@@ -30,6 +37,16 @@ struct LibvirtDomainEffects: DomainEffects {
         let rotator = try await rotator(store: store)
         logger.info("rotating through the QEMU monitor", metadata: ["domain": "\(domain.name)", "reason": "\(reason)"])
         return try await rotator.rotate()
+    }
+
+    func valueGivenInThisRun(store: any GenerationStore) async throws -> GenerationID? {
+        let identity = VMIdentity(name: domain.name, uuid: domain.uuidString)
+        guard let latest = try await store.latest(of: identity, role: .live), latest.origin == .issued else { return nil }
+        return latest.createdAt > (try ResetRepair.qemuStarted(domain: domain.name)) ? latest.value : nil
+    }
+
+    func reassertAfterReset(_ current: GenerationID, replacing stale: GenerationID) async throws -> Duration? {
+        try await ResetRepair.reassert(current, replacing: stale, in: domain, within: .seconds(10), logger: logger)
     }
 
     /// The running domain, attached: its monitor and guest memory.

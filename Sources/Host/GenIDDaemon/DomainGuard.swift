@@ -22,6 +22,10 @@ actor DomainGuard {
     private let queue = DomainQueue()
     private var connection: Connection?
     private var notes: [String: Note] = [:]
+    /// When each domain's last guest reset was handled: libvirt reports one
+    /// reset twice, tens of milliseconds apart, and the first handling
+    /// already covered it (it waits for the firmware's write).
+    private var resetsHandled: [String: ContinuousClock.Instant] = [:]
 
     struct Note {
         var lastAction: String?
@@ -83,6 +87,12 @@ actor DomainGuard {
 
     private func apply(_ event: PolicyEvent, to domain: Domain) async {
         let name = domain.name
+        let isReset = GenIDPolicy.rule(for: event) == .guestReset
+        if isReset, let handled = resetsHandled[domain.uuidString], ContinuousClock.now - handled < .seconds(1) {
+            logger.debug("reset already handled", metadata: ["domain": "\(name)"])
+            return
+        }
+        defer { if isReset { resetsHandled[domain.uuidString] = .now } }
         do {
             guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
             let observation = GenIDPolicy.rule(for: event) == .stateLoaded
@@ -90,6 +100,7 @@ actor DomainGuard {
             let actions = GenIDPolicy.actions(for: event, domain: try await observation.facts(store: store))
             notes[name, default: Note()].lastAction = "\(event): " + actions.map(\.description).joined(separator: "; ")
             let effects = LibvirtDomainEffects(domain: domain, connection: connection, logger: logger)
+            var readinessBegun = false
             for action in actions {
                 if case .none = action {
                     logger.debug("no action", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
@@ -97,7 +108,15 @@ actor DomainGuard {
                     logger.info("policy", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
                 }
                 let outcome = try await executor.execute(action, event: event, on: observation, effects: effects)
+                readinessBegun = readinessBegun || outcome.readinessValue != nil
                 await conclude(outcome, for: observation)
+            }
+            // A running guest's readiness is known for whatever value it runs
+            // with (a boot recorded only as its definition's value, too).
+            // Not at a reset: the page read then may hold the firmware's copy.
+            if !readinessBegun, observation.isActive, GenIDPolicy.rule(for: event) != .guestReset,
+               let live = observation.liveValue {
+                await beginReadiness(observation, value: live)
             }
         } catch {
             notes[name, default: Note()].lastError = "\(event): \(error)"

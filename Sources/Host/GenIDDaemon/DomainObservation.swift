@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import GenIDPolicy
 import GenerationStore
 import Libvirt
@@ -67,10 +64,7 @@ struct DomainObservation: Sendable {
 
     /// `<domainsnapshot><domain><genid>` of a snapshot's XML.
     static func genIDValue(inSnapshotXML xml: String) -> GenerationID? {
-        guard let root = try? XMLDocument(xmlString: xml).rootElement(),
-              let domain = root.elements(forName: "domain").first,
-              let genid = domain.elements(forName: "genid").first?.stringValue else { return nil }
-        return GenerationID(genid.trimmingCharacters(in: .whitespacesAndNewlines))
+        (try? DomainXML.genID(inSnapshot: xml))?.value.flatMap(GenerationID.init)
     }
 
     /// The policy's view: this observation plus what the ledger says of its

@@ -46,6 +46,7 @@ extension PolicyEvent {
         case .shutdown: self = .shutdown
         case .pmSuspended: self = .pmSuspended
         case .crashed: self = .crashed
+        case .reset: self = .reset
         case .unknown: self = .unknown
         }
     }

@@ -41,6 +41,8 @@ actor ReadinessGate {
     func begin(domain: String, value: GenerationID, channelPath: String?) {
         if case .ready(let ready, _) = states[domain], ready == value { return }
         if case .adjusting(let adjusting, _) = states[domain], adjusting == value { return }
+        // No channel to ask, as before: the same failure again says nothing new.
+        if case .failed(let failed, _) = states[domain], failed == value, channelPath == nil { return }
         tasks[domain]?.cancel()
         let since = ContinuousClock.now
         states[domain] = .adjusting(value: value, since: since)

@@ -36,7 +36,8 @@ enum StatusReport {
         }
         guard let libvirt = domain.libvirtLiveValue, libvirt != guest else { return nil }
         return "the guest runs with \(guest) (guest memory: current); libvirt's live <genid> and QEMU's device "
-            + "still hold \(libvirt): a guest reset, or a migration, save/restore or snapshot load that genid "
-            + "does not drive, would show the guest that older value again"
+            + "still hold \(libvirt), which QEMU hands the firmware at a guest reset (genidd then puts \(guest) "
+            + "back before the guest's kernel reads it) and writes at an incoming migration, restore or "
+            + "snapshot load that genid does not drive (those would show the guest the older value)"
     }
 }

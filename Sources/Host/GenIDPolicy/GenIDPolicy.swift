@@ -13,6 +13,7 @@
 /// | STARTED/BOOTED, STARTED/WAKEUP, RESUMED/UNPAUSED | `sameGeneration` |
 /// | STARTED/MIGRATED, RESUMED/MIGRATED, RESUMED/POSTCOPY, STOPPED/MIGRATED | `migration` |
 /// | DEFINED/RENAMED | `renamed` |
+/// | REBOOT (a guest reset) | `guestReset` |
 /// | everything else (UNDEFINED, SUSPENDED, STOPPED/*, SHUTDOWN, PMSUSPENDED, CRASHED, unknown) | `ignored` |
 public enum GenIDPolicy {
     public enum Rule: String, Sendable, Hashable, CaseIterable {
@@ -32,6 +33,9 @@ public enum GenIDPolicy {
         case migration
         /// A rename keeps the domain's identity (its UUID).
         case renamed
+        /// A guest reset: the same generation continues, but stock QEMU shows
+        /// the firmware its device's value, stale after an in-process rotation.
+        case guestReset
         /// Nothing the value depends on.
         case ignored
     }
@@ -53,6 +57,7 @@ public enum GenIDPolicy {
         case .started(.booted), .started(.wakeup), .resumed(.unpaused): .sameGeneration
         case .started(.migrated), .resumed(.migrated), .resumed(.postcopy), .stopped(.migrated): .migration
         case .defined(.renamed): .renamed
+        case .reset: .guestReset
         case .defined(.other), .started(.other), .resumed(.other), .undefined, .suspended, .stopped, .shutdown,
             .pmSuspended, .crashed, .unknown:
             .ignored
@@ -81,6 +86,9 @@ extension GenIDPolicy.Rule {
             return [.none(reason: "a rename keeps the domain (same UUID) and its value")]
         case .ignored:
             return [.none(reason: "does not affect the generation")]
+        case .guestReset:
+            guard domain.hasGenIDElement, domain.isActive else { return [.none(reason: "no VMGENID device running")] }
+            return [.reassertAfterReset]
         case .stateLoaded:
             guard domain.liveValue != nil || !domain.hasGenIDElement else {
                 return [.none(reason: "no live value to check (the domain is not running any more?)")]

@@ -11,6 +11,9 @@ public enum PolicyEvent: Sendable, Hashable, CustomStringConvertible {
     case shutdown
     case pmSuspended
     case crashed
+    /// The guest was reset (reboot): QEMU hands the firmware its device's
+    /// own value again.
+    case reset
     /// An event type this table does not know.
     case unknown
     /// genidd (re)connected: look at the domain as it is now, to catch what
@@ -35,6 +38,7 @@ public enum PolicyEvent: Sendable, Hashable, CustomStringConvertible {
         case .shutdown: "SHUTDOWN"
         case .pmSuspended: "PMSUSPENDED"
         case .crashed: "CRASHED"
+        case .reset: "REBOOT"
         case .unknown: "unknown event"
         case .reconcile: "reconciliation"
         }

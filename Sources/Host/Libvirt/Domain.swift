@@ -81,6 +81,12 @@ public final class Domain: @unchecked Sendable {
         try check(virDomainShutdown(pointer), "shutting down domain '\(name)'")
     }
 
+    /// `virDomainReset`: a hard reset of the guest, as its own reboot does
+    /// (QEMU resets the devices in the same process; REBOOT event).
+    public func reset() throws(LibvirtError) {
+        try check(virDomainReset(pointer, 0), "resetting domain '\(name)'")
+    }
+
     /// `virDomainSuspend` (SUSPENDED/PAUSED).
     public func suspend() throws(LibvirtError) {
         try check(virDomainSuspend(pointer), "pausing domain '\(name)'")

@@ -32,6 +32,10 @@ public struct DomainLifecycleEvent: Sendable, Hashable, CustomStringConvertible 
         case shutdown(Shutdown)
         case pmSuspended(PMSuspended)
         case crashed(Crashed)
+        /// The guest was reset (a reboot, or `virDomainReset`): QEMU reset its
+        /// devices in the same process. libvirt reports this apart from the
+        /// lifecycle events (`VIR_DOMAIN_EVENT_ID_REBOOT`); the stream carries both.
+        case reset
         /// An event type newer than libvirt 9.0's.
         case unknown(type: Int32, detail: Int32)
 
@@ -61,6 +65,7 @@ public struct DomainLifecycleEvent: Sendable, Hashable, CustomStringConvertible 
             case .shutdown(let detail): return "SHUTDOWN/\(detail)"
             case .pmSuspended(let detail): return "PMSUSPENDED/\(detail)"
             case .crashed(let detail): return "CRASHED/\(detail)"
+            case .reset: return "REBOOT"
             case .unknown(let type, let detail): return "EVENT\(type)/\(detail)"
             }
         }

@@ -28,11 +28,23 @@ public enum DomainXML {
 
     /// The `<genid>` of a domain definition.
     public static func genID(in xml: String) throws(LibvirtError) -> GenID {
-        let root = try domainElement(xml)
-        let elements = root.elements(forName: "genid")
-        guard let element = elements.first else { return .absent }
-        guard elements.count == 1 else { throw invalid("the domain XML has \(elements.count) <genid> elements") }
-        let text = (element.stringValue ?? "").trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        try genID(of: try domain(xml))
+    }
+
+    /// The `<genid>` of the domain definition inside a snapshot's XML
+    /// (`<domainsnapshot><domain>`).
+    public static func genID(inSnapshot xml: String) throws(LibvirtError) -> GenID {
+        let reader = try DomainXMLReader.read(xml, domainPath: ["domainsnapshot", "domain"])
+        guard reader.root == "domainsnapshot" else {
+            throw invalid("the root element is <\(reader.root)>, not <domainsnapshot>")
+        }
+        return try genID(of: reader)
+    }
+
+    private static func genID(of reader: DomainXMLReader) throws(LibvirtError) -> GenID {
+        guard let element = reader.genIDs.first else { return .absent }
+        guard reader.genIDs.count == 1 else { throw invalid("the domain XML has \(reader.genIDs.count) <genid> elements") }
+        let text = element.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         return text.isEmpty ? .generated : .value(text)
     }
 
@@ -64,13 +76,12 @@ public enum DomainXML {
 
     /// The `<name>` of a domain definition.
     public static func name(in xml: String) throws(LibvirtError) -> String? {
-        try domainElement(xml).elements(forName: "name").first?.stringValue
+        try domain(xml).name
     }
 
     /// The `<uuid>` of a domain definition, lower-cased.
     public static func uuid(in xml: String) throws(LibvirtError) -> String? {
-        try domainElement(xml).elements(forName: "uuid").first?.stringValue?
-            .trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        try domain(xml).uuid?.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 
     /// The UNIX socket of the `<channel type='unix'>` whose virtio target is
@@ -82,36 +93,21 @@ public enum DomainXML {
     /// so read it from the live XML, again after every restart of QEMU (the
     /// domain id in it changes, e.g. on a snapshot revert).
     public static func channelSocketPath(target: String, in xml: String) throws(LibvirtError) -> String? {
-        let root = try domainElement(xml)
-        for devices in root.elements(forName: "devices") {
-            for channel in devices.elements(forName: "channel")
-            where channel.attribute(forName: "type")?.stringValue == "unix" {
-                let named = channel.elements(forName: "target").contains {
-                    $0.attribute(forName: "name")?.stringValue == target
-                }
-                guard named else { continue }
-                return channel.elements(forName: "source").first?.attribute(forName: "path")?.stringValue
-            }
-        }
-        return nil
+        try domain(xml).channels.first { $0.type == "unix" && $0.target == target }?.path
     }
 
+    /// A strict streaming read of a `<domain>` document.
+    private static func domain(_ xml: String) throws(LibvirtError) -> DomainXMLReader {
+        let reader = try DomainXMLReader.read(xml)
+        guard reader.root == "domain" else { throw invalid("the root element is <\(reader.root)>, not <domain>") }
+        return reader
+    }
+
+    /// The `<domain>` element as a tree, for an edit. XMLDocument recovers
+    /// from malformed input (libxml2's recover mode), which could silently
+    /// drop parts of a definition: the strict read comes first.
     private static func domainElement(_ xml: String) throws(LibvirtError) -> XMLElement {
-        // XMLDocument recovers from malformed input (libxml2's recover mode),
-        // which could silently drop parts of a definition: check well-formedness
-        // with the strict SAX parser first.
-        // (It does not report a document that just stops, so also count that
-        // every element is closed.)
-        let parser = XMLParser(data: Data(xml.utf8))
-        let balance = ElementBalance()
-        parser.delegate = balance
-        guard parser.parse() else {
-            let reason = parser.parserError.map { "\($0.localizedDescription)" } ?? "unknown error"
-            throw invalid("the domain XML is not well-formed (line \(parser.lineNumber)): \(reason)")
-        }
-        guard balance.depth == 0, balance.closedRoot else {
-            throw invalid("the domain XML is not well-formed: it ends inside an element")
-        }
+        _ = try domain(xml)
         let document: XMLDocument
         do {
             document = try XMLDocument(xmlString: xml, options: [.nodePreserveWhitespace])
@@ -132,27 +128,7 @@ public enum DomainXML {
         return 0
     }
 
-    private static func invalid(_ message: String) -> LibvirtError {
+    static func invalid(_ message: String) -> LibvirtError {
         LibvirtError(code: .xmlError, domain: .none, message: message, operation: "editing domain XML")
-    }
-}
-
-/// Counts open elements during a strict parse.
-private final class ElementBalance: NSObject, XMLParserDelegate {
-    var depth = 0
-    var closedRoot = false
-
-    func parser(
-        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-        qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]
-    ) {
-        depth += 1
-    }
-
-    func parser(
-        _ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?
-    ) {
-        depth -= 1
-        if depth == 0 { closedRoot = true }
     }
 }

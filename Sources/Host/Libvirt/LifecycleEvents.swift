@@ -15,19 +15,45 @@ final class LifecycleCallbackBox: Sendable {
 extension Connection {
     /// Lifecycle events of every domain on this connection
     /// (`virConnectDomainEventRegisterAny`, `VIR_DOMAIN_EVENT_ID_LIFECYCLE`),
-    /// from now on, in libvirt's order. Each call registers its own callback;
+    /// and guest resets (`VIR_DOMAIN_EVENT_ID_REBOOT`, as `Kind.reset`), from
+    /// now on, in libvirt's order. Each call registers its own callbacks;
     /// the stream ends on `close()`, and cancelling (or dropping) the stream
-    /// deregisters the callback.
+    /// deregisters them.
     public func lifecycleEvents(
         bufferingPolicy: AsyncStream<DomainLifecycleEvent>.Continuation.BufferingPolicy = .unbounded
     ) throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
             of: DomainLifecycleEvent.self, bufferingPolicy: bufferingPolicy)
         let box = LifecycleCallbackBox(continuation: continuation)
-        let operation = "registering for domain lifecycle events on \(uri)"
-        let id = try withPointer(operation) { pointer throws(LibvirtError) -> Int32 in
+        let lifecycle = try register(box, "domain lifecycle events") { connection, opaque in
+            clibvirt_register_lifecycle_callback(connection, lifecycleTrampoline, opaque, releaseLifecycleBox)
+        }
+        let reset: Int32
+        do {
+            reset = try register(box, "guest reset events") { connection, opaque in
+                clibvirt_register_reboot_callback(connection, resetTrampoline, opaque, releaseLifecycleBox)
+            }
+        } catch {
+            deregisterLifecycleCallback(lifecycle)
+            throw error
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.deregisterLifecycleCallback(lifecycle)
+            self?.deregisterLifecycleCallback(reset)
+        }
+        return stream
+    }
+
+    /// One `virConnectDomainEventRegisterAny` for `box`; its callback id.
+    private func register(
+        _ box: LifecycleCallbackBox, _ what: String,
+        _ call: (virConnectPtr, UnsafeMutableRawPointer) -> Int32
+    ) throws(LibvirtError) -> Int32 {
+        let continuation = box.continuation
+        let operation = "registering for \(what) on \(uri)"
+        return try withPointer(operation) { pointer throws(LibvirtError) -> Int32 in
             let opaque = Unmanaged.passRetained(box).toOpaque()
-            let id = clibvirt_register_lifecycle_callback(pointer.raw, lifecycleTrampoline, opaque, releaseLifecycleBox)
+            let id = call(pointer.raw, opaque)
             guard id >= 0 else {
                 // libvirt does not call the free callback when registration fails.
                 Unmanaged<LifecycleCallbackBox>.fromOpaque(opaque).release()
@@ -44,10 +70,6 @@ extension Connection {
             }
             return id
         }
-        continuation.onTermination = { [weak self] _ in
-            self?.deregisterLifecycleCallback(id)
-        }
-        return stream
     }
 
     private func deregisterLifecycleCallback(_ id: Int32) {
@@ -70,6 +92,15 @@ private let lifecycleTrampoline: virConnectDomainEventCallback = { _, domain, ev
     let uuid = domainUUIDString(domain) ?? ""
     box.continuation.yield(DomainLifecycleEvent(domainName: name, domainUUID: uuid, type: event, detail: detail))
     return 0
+}
+
+/// The same for a guest reset (`VIR_DOMAIN_EVENT_ID_REBOOT`).
+private let resetTrampoline: virConnectDomainEventGenericCallback = { _, domain, opaque in
+    guard let opaque, let domain else { return }
+    let box = Unmanaged<LifecycleCallbackBox>.fromOpaque(opaque).takeUnretainedValue()
+    let name = virDomainGetName(domain).map { String(cString: $0) } ?? ""
+    let uuid = domainUUIDString(domain) ?? ""
+    box.continuation.yield(DomainLifecycleEvent(domainName: name, domainUUID: uuid, kind: .reset))
 }
 
 private let releaseLifecycleBox: virFreeCallback = { opaque in

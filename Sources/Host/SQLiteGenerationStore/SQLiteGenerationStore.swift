@@ -175,9 +175,10 @@ public final class SQLiteGenerationStore: GenerationStore {
     public func latest(of vm: VMIdentity, role: GenerationRole) async throws -> GenerationRecord? {
         let (filter, arguments) = Self.sameVM(vm)
         return try await perform("reading the latest value of \(vm.name)") { db in
-            try Row.fetchOne(db, sql: """
+            // Cached statements: every reconciliation asks this of every domain.
+            try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT \(GenerationRecord.columns) FROM generation WHERE role = ? AND \(filter) ORDER BY id DESC LIMIT 1
-                """, arguments: StatementArguments([role.rawValue] + arguments)).map(GenerationRecord.init(row:))
+                """), arguments: StatementArguments([role.rawValue] + arguments)).map(GenerationRecord.init(row:))
         }
     }
 
@@ -222,7 +223,7 @@ public final class SQLiteGenerationStore: GenerationStore {
 
     private static func fetchRecord(_ db: Database, value: String) throws -> GenerationRecord? {
         try Row.fetchOne(
-            db, sql: "SELECT \(GenerationRecord.columns) FROM generation WHERE value = ?",
+            db.cachedStatement(sql: "SELECT \(GenerationRecord.columns) FROM generation WHERE value = ?"),
             arguments: [value]
         ).map(GenerationRecord.init(row:))
     }

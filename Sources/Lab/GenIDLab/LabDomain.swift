@@ -17,6 +17,10 @@ public struct LabDomainConfiguration: Sendable {
     /// private to QEMU (as in most existing domains) and genidd has to reach
     /// it through /proc/PID/mem.
     public var sharedRAM = true
+    /// true: a guest reboot (or `virDomainReset`) restarts the guest in the
+    /// same QEMU process (`<on_reboot>restart</on_reboot>`). The template's
+    /// `destroy` ends a guest that panics instead (`panic=-1` reboots it).
+    public var rebootRestarts = false
 
     public init(image: GuestImage) {
         self.image = image
@@ -110,9 +114,14 @@ public actor LabDomain {
                 "AGENT_CHANNEL": agentChannel,
                 "GENIDD_CHANNEL": genidChannel,
             ])
-            guard !configuration.sharedRAM else { return xml }
-            return xml.replacingOccurrences(of: #"(?s)\s*<memoryBacking>.*?</memoryBacking>"#, with: "",
-                                            options: .regularExpression)
+            var edited = xml
+            if configuration.rebootRestarts {
+                edited = edited.replacingOccurrences(of: "<on_reboot>destroy</on_reboot>",
+                                                     with: "<on_reboot>restart</on_reboot>")
+            }
+            guard !configuration.sharedRAM else { return edited }
+            return edited.replacingOccurrences(of: #"(?s)\s*<memoryBacking>.*?</memoryBacking>"#, with: "",
+                                               options: .regularExpression)
         }
     }
 

@@ -21,15 +21,18 @@ public final class LabGenidd: Sendable {
     /// `controlGroup`: members may use the control socket (the run
     /// directory is then opened to others so they can reach it).
     /// `metricsAddress`: HOST:PORT of the Prometheus endpoint (none by default).
+    /// `ledgerPath`: an SQLite file (relative to the current directory) or a
+    /// `postgres://` URL. `logLevel`: genidd's, `debug` unless a benchmark
+    /// wants its logging out of the measurement.
     public init(ledgerPath: String, libvirtURI: String, runRoot: String, controlGroup: String? = nil,
-                metricsAddress: String? = nil) throws {
+                metricsAddress: String? = nil, logLevel: String = "debug") throws {
         directory = try RunDirectory.create(in: runRoot, name: "genidd")
-        self.ledgerPath = (ledgerPath as NSString).standardizingPath.hasPrefix("/")
+        self.ledgerPath = ledgerPath.contains("://") || (ledgerPath as NSString).standardizingPath.hasPrefix("/")
             ? ledgerPath : FileManager.default.currentDirectoryPath + "/" + ledgerPath
         self.libvirtURI = libvirtURI
         var configuration: [String: Any] = [
             "libvirtURI": libvirtURI, "ledger": self.ledgerPath, "controlSocket": socketPath,
-            "metricsAddress": metricsAddress.map { $0 as Any } ?? NSNull(), "readinessTimeoutSeconds": 60, "reconnectSeconds": 0.5, "logLevel": "debug",
+            "metricsAddress": metricsAddress.map { $0 as Any } ?? NSNull(), "readinessTimeoutSeconds": 60, "reconnectSeconds": 0.5, "logLevel": logLevel,
         ]
         if let controlGroup {
             configuration["controlGroup"] = controlGroup
@@ -43,7 +46,7 @@ public final class LabGenidd: Sendable {
     /// The genidd next to this executable (genid-lab or the test runner), or $GENID_GENIDD.
     public static var executablePath: String {
         if let path = ProcessInfo.processInfo.environment["GENID_GENIDD"] { return path }
-        let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let own = runningExecutable
         var directory = own.deletingLastPathComponent()
         // The test runner lives in .build/debug/genidPackageTests.xctest.
         if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
@@ -55,7 +58,8 @@ public final class LabGenidd: Sendable {
     public func start(timeout: Duration = .seconds(30)) async throws {
         let executable = Self.executablePath
         guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw LabError.missingGuestBinary(path: executable)
+            throw LabError.io(path: executable, message: "genidd is not built here; run 'swift build' "
+                + "(or set GENID_GENIDD to a genidd binary)")
         }
         let number = starts.add(1, ordering: .relaxed).newValue
         let child = try ChildProcess.spawn(executable, arguments: ["--config", configurationPath],
@@ -94,6 +98,9 @@ public final class LabGenidd: Sendable {
         process.withLock { $0 = nil }
     }
 
+    /// The running genidd's process ID.
+    public var pid: pid_t? { process.withLock { $0?.pid } }
+
     public var isRunning: Bool { process.withLock { $0?.exitStatus == nil && $0 != nil } }
 
     public func send(_ request: ControlRequest) throws -> ControlResponse {
@@ -117,4 +124,10 @@ public final class LabGenidd: Sendable {
         }
         directory.remove()
     }
+}
+
+/// The file this process runs (argv[0] may be a bare name found on PATH).
+var runningExecutable: URL {
+    URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? CommandLine.arguments[0]).resolvingSymlinksInPath()
 }

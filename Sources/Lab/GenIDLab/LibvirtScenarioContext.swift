@@ -1,13 +1,13 @@
 import Foundation
 import GenIDControl
 import GenerationStore
-import SQLiteGenerationStore
+import OpenLedger
 import Libvirt
 import VMGenID
 
 /// The shared start of every libvirt scenario: a configured libvirtd, a
-/// connection, genidd running against it (with the lab's ledger), and the
-/// report. Everything is torn down on every path.
+/// connection, genidd running against it (with the lab's ledger, or the
+/// one `ledger` names), and the report. Everything is torn down on every path.
 struct LibvirtScenarioContext {
     let settings: LabSettings
     let image: GuestImage
@@ -18,7 +18,8 @@ struct LibvirtScenarioContext {
     var report: LabReport
     let progress: @Sendable (String) -> Void
 
-    static func report(scenario: String, settings: LabSettings, progress: @escaping @Sendable (String) -> Void,
+    static func report(scenario: String, settings: LabSettings, ledger: String? = nil,
+                       progress: @escaping @Sendable (String) -> Void,
                        _ body: (inout LibvirtScenarioContext) async throws -> Void) async -> LabReport {
         var report = LabReport(scenario: scenario, backend: "libvirt")
         report.accelerator = MachineConfiguration.Accelerator.tcg.rawValue
@@ -30,7 +31,8 @@ struct LibvirtScenarioContext {
             progress("making sure libvirtd runs with the lab's settings")
             environment = try await LibvirtEnvironment.ensure(progress: progress)
             connection = try environment.connect()
-            genidd = try LabGenidd(ledgerPath: settings.ledgerPath, libvirtURI: environment.uri, runRoot: settings.runRoot)
+            genidd = try LabGenidd(ledgerPath: ledger ?? settings.ledgerPath, libvirtURI: environment.uri,
+                                   runRoot: settings.runRoot)
         } catch {
             return LabReport.failed(scenario, error)
         }
@@ -45,7 +47,7 @@ struct LibvirtScenarioContext {
             try await genidd.start()
             context = LibvirtScenarioContext(
                 settings: settings, image: image, environment: environment, connection: connection, genidd: genidd,
-                ledger: try SQLiteGenerationStore(path: genidd.ledgerPath), report: report, progress: progress)
+                ledger: try openLedger(at: genidd.ledgerPath), report: report, progress: progress)
         } catch {
             report.error = "\(error)\n--- genidd log ---\n\(genidd.log(lines: 20))"
             report.check("scenario ran to completion", false, "\(error)")
@@ -69,12 +71,15 @@ struct LibvirtScenarioContext {
 
     /// Defines and starts a domain, waits for its agent, records the boot
     /// time once, runs `body`; the domain is removed on every path.
-    mutating func withBootedDomain<T: Sendable>(_ body: (LabDomain, inout LabReport) async throws -> T) async throws -> T {
+    mutating func withBootedDomain<T: Sendable>(configure: (inout LabDomainConfiguration) -> Void = { _ in },
+                                                _ body: (LabDomain, inout LabReport) async throws -> T) async throws -> T {
         progress("defining and starting a domain (\(image.kernel.release), TCG)")
         var report = self.report
         defer { self.report = report }
         let settings = self.settings
-        return try await withLabDomain(domainConfiguration, connection: connection, runRoot: settings.runRoot,
+        var configuration = domainConfiguration
+        configure(&configuration)
+        return try await withLabDomain(configuration, connection: connection, runRoot: settings.runRoot,
                                        keepConsoleLogAt: report.consoleLog) { domain in
             let boot = try await domain.waitForAgent(timeout: settings.agentTimeout)
             if report.timingsMs["boot_to_agent"] == nil { report.timingsMs["boot_to_agent"] = boot.milliseconds }

@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Side-by-side benchmarks on a real guest, reported as medians and ratios.",
         subcommands: [RevertBenchCommand.self, GuestBenchCommand.self, LibvirtRevertBenchCommand.self,
-                      MigrateBenchCommand.self]
+                      MigrateBenchCommand.self, FleetBenchCommand.self]
     )
 }
 
@@ -219,6 +219,59 @@ struct MigrateBenchCommand: AsyncParsableCommand {
             genid's destination pause %.2f ms (median, load done to cont)
             """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
             result.destinationPauseMedian)
+        }
+    }
+}
+
+struct FleetBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet",
+        abstract: "genidd's own memory per domain and its reconciliation time, for many domains (libvirt's test driver).",
+        discussion: """
+            For each --domains size: a libvirt test-driver node file with that
+            many running domains, each with a <genid>; a bare libvirt client
+            (virsh) holding the same domains, whose private memory (Pss_Anon)
+            is libvirt's share; genidd on the same URI and --ledger, timed
+            from its start until its first reconciliation pass answers (the
+            start-up pass records every value), then --passes passes through
+            its control socket. Reports genidd's and the client's private
+            memory, genidd's own per domain ((genidd - client) / domains) and
+            the median pass. No guest boots; genidd is the binary next to
+            genid-lab (or $GENID_GENIDD: use a release build for figures).
+
+            Examples:
+              genid-lab bench fleet --domains 100,1000 --passes 3
+            """
+    )
+    @OptionGroup var lab: LabOptions
+    @Option(help: ArgumentHelp("Domain counts, comma-separated.", valueName: "n,n,...")) var domains = "100,1000"
+    @Option(help: "Timed reconciliation passes per size.") var passes = 5
+    @Option(help: ArgumentHelp("genidd's ledger: an SQLite file or a postgres:// URL (default: a new SQLite file per size).",
+                               valueName: "path-or-url"))
+    var ledger: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    var sizes: [Int] { domains.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func validate() throws {
+        guard !sizes.isEmpty, sizes.count == domains.split(separator: ",").count, sizes.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--domains takes positive counts separated by commas, e.g. 100,1000")
+        }
+        guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
+    }
+
+    func run() async throws {
+        try await runBenchmark(json: json, {
+            try await FleetBenchmark(settings: lab.settings, sizes: sizes, passes: passes, ledger: ledger).run(progress: $0)
+        }) { result in
+            var lines = ["ledger  \(result.ledger)", "genidd  \(result.genidd)",
+                         "domains  genidd Pss_Anon  libvirt client  own per domain  first pass  pass median"]
+            for size in result.sizes {
+                lines.append(String(format: "%7d  %11d KB  %11d KB  %11.2f KB  %8.2f s  %9.3f s", size.domains,
+                                    size.geniddPssAnonKB, size.libvirtClientPssAnonKB, size.ownKBPerDomain,
+                                    size.firstPassSeconds, size.passMedianSeconds))
+            }
+            return lines.joined(separator: "\n")
         }
     }
 }

@@ -87,6 +87,53 @@ struct LibvirtReadinessCommand: AsyncParsableCommand {
     }
 }
 
+struct FleetOutageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet-outage",
+        abstract: "Check that genidd gives no value while its fleet ledger (PostgreSQL) is down, and recovers by itself.",
+        discussion: """
+            Starts a PostgreSQL server of its own (Tests/postgres-server: a Unix \
+            socket in the run directory, no TCP port) and genidd with that fleet \
+            ledger, boots a domain and takes a running snapshot. With the server \
+            stopped, genidctl revert must be refused naming the ledger, the guest \
+            must keep its value without a fork, and genidctl status must show the \
+            ledger unreachable. With the server started again, the same genidd's \
+            revert must succeed: the guest sees the new value, which is in the \
+            fleet ledger for the domain (with its host), the only record added.
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        try await runScenario(json: json) { await FleetOutageScenario(settings: lab.settings).run(progress: $0) }
+    }
+}
+
+struct RebootAfterRotateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reboot-after-rotate",
+        abstract: "Check that a guest reset after genidctl rotate never shows the guest its older value.",
+        discussion: """
+            Boots a domain, gives it a new value with genidctl rotate (in its QEMU \
+            process: QEMU's vmgenid device and libvirt's live <genid> keep the \
+            older one, which stock QEMU hands the firmware at every reset), then \
+            resets the guest twice (virDomainReset). After each reboot the guest \
+            must run with the rotated value; genidd's audit trail must show it \
+            put the value back each time, and genidctl status must still name \
+            QEMU's stale device value.
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        try await runScenario(json: json) { await RebootAfterRotateScenario(settings: lab.settings).run(progress: $0) }
+    }
+}
+
 struct LibvirtScenarioOptions: ParsableArguments {
     @OptionGroup var lab: LabOptions
     @Flag(help: "Print the report as JSON.") var json = false

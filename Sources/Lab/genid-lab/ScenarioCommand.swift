@@ -15,7 +15,8 @@ struct ScenarioCommand: AsyncParsableCommand {
                       QEMURestoreCommand.self, QEMURotateCommand.self, QEMUMigrateCommand.self,
                       QEMUMigrateUnprotectedCommand.self, SysGenIDABICommand.self,
                       LibvirtRevertCommand.self, LibvirtRestoreCommand.self, LibvirtCloneCommand.self,
-                      LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self]
+                      LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self,
+                      FleetOutageCommand.self, RebootAfterRotateCommand.self]
     )
 }
 
