@@ -142,6 +142,9 @@ struct LoggedStore: GenerationStore {
         return try await base.move(value, of: vm)
     }
     func owner(of value: GenerationID) async throws -> GenerationRecord? { try await base.owner(of: value) }
+    func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView {
+        try await base.view(of: values, for: vm)
+    }
     func latest(of vm: VMIdentity, role: GenerationRole) async throws -> GenerationRecord? {
         try await base.latest(of: vm, role: role)
     }

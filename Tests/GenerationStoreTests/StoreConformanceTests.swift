@@ -128,6 +128,29 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aViewAnswersWhatTheSeparateQuestionsWould(kind: StoreKind) async throws {
+        try await kind.withStore { (store: any GenerationStore) async throws in
+            let plain = VMIdentity(name: "lab/vm1")
+            let definition = try await store.issueFresh(for: web, role: .persistent, event: "defined")
+            let live = try await store.issueFresh(for: web, event: "revert")
+            let other = try await store.issueFresh(for: db, event: "boot")
+            let plainLive = try await store.issueFresh(for: plain, event: "revert")
+            let unknown = GenerationID.random()
+            for (vm, values) in [(web, [live.value, definition.value, other.value, unknown]), (db, [other.value]),
+                                 (plain, [plainLive.value, live.value]), (web, [])] {
+                let view = try await store.view(of: values, for: vm)
+                var expected: [GenerationID: GenerationRecord] = [:]
+                for value in values { if let record = try await store.owner(of: value) { expected[value] = record } }
+                #expect(view.records == expected, "\(vm.name) \(values)")
+                #expect(view.latestLive == (try await store.latest(of: vm, role: .live)))
+                #expect(view.latestPersistent == (try await store.latest(of: vm, role: .persistent)))
+            }
+            let renamed = try await store.view(of: [], for: VMIdentity(name: "web-renamed", uuid: web.uuid))
+            #expect(renamed.latestLive == live && renamed.latestPersistent == definition)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func anIdentityWithAUUIDSurvivesARename(kind: StoreKind) async throws {
         try await kind.withStore { (store: any GenerationStore) async throws in
             let before = try await store.issueFresh(for: web, event: "revert")

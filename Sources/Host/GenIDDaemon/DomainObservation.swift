@@ -68,24 +68,16 @@ struct DomainObservation: Sendable {
     }
 
     /// The policy's view: this observation plus what the ledger says of its
-    /// two values (at most four look-ups).
+    /// two values (one question to the store: `GenerationStore.view`).
     func facts(store: any GenerationStore) async throws -> DomainFacts {
-        var owners: [GenerationID: (name: String, isThisDomain: Bool)] = [:]
-        var liveWasDefinitionValue = false
-        for value in [liveValue, persistentValue].compactMap({ $0 }) {
-            if let owner = try await store.owner(of: value) {
-                owners[value] = (owner.vm.name, owner.vm.isSameVM(as: identity))
-                if value == liveValue, owner.vm.isSameVM(as: identity), owner.role == .persistent {
-                    liveWasDefinitionValue = true
-                }
-            }
-        }
-        let latestLive = try await store.latest(of: identity, role: .live)?.value
-        let latestPersistent = try await store.latest(of: identity, role: .persistent)?.value
+        let view = try await store.view(of: [liveValue, persistentValue].compactMap { $0 }, for: identity)
+        let owners = view.records.mapValues { (name: $0.vm.name, isThisDomain: $0.vm.isSameVM(as: identity)) }
+        let liveWasDefinitionValue = liveValue.flatMap { view.records[$0] }
+            .map { $0.vm.isSameVM(as: identity) && $0.role == .persistent } ?? false
         var facts = DomainFacts(
             name: name, isActive: isActive, hasGenIDElement: hasGenID,
             liveValue: liveValue, persistentValue: persistentValue, owner: { owners[$0] },
-            latestLive: latestLive, latestPersistent: latestPersistent)
+            latestLive: view.latestLive?.value, latestPersistent: view.latestPersistent?.value)
         facts.snapshotWithPersistentValue = snapshotWithPersistentValue
         facts.liveWasDefinitionValue = liveWasDefinitionValue
         return facts

@@ -41,6 +41,10 @@ final class WatchedStore: GenerationStore {
         try await watched { try await self.base.move(value, of: vm) }
     }
 
+    func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView {
+        try await watched { try await self.base.view(of: values, for: vm) }
+    }
+
     func owner(of value: GenerationID) async throws -> GenerationRecord? {
         try await watched { try await self.base.owner(of: value) }
     }

@@ -36,6 +36,12 @@ public protocol GenerationStore: Sendable {
     /// The newest value recorded for `vm` in `role`.
     func latest(of vm: VMIdentity, role: GenerationRole) async throws -> GenerationRecord?
 
+    /// What the ledger says about `values` and `vm` at once: the record of
+    /// each value it holds, and `vm`'s newest record in each role. genidd
+    /// asks this of every domain at every reconciliation; a store on the
+    /// network answers it in one round trip.
+    func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView
+
     /// Records oldest first: of the VMs whose name or UUID is `vm` (all VMs
     /// when nil); with `limit`, only the newest `limit` of them.
     func history(vm: String?, limit: Int?) async throws -> [GenerationRecord]
@@ -51,7 +57,33 @@ public protocol GenerationStore: Sendable {
     func duplicateValues() async throws -> [GenerationID]
 }
 
+/// The answer of `GenerationStore.view(of:for:)`.
+public struct LedgerView: Sendable, Equatable {
+    /// The record of each asked value the ledger holds.
+    public var records: [GenerationID: GenerationRecord]
+    public var latestLive: GenerationRecord?
+    public var latestPersistent: GenerationRecord?
+
+    public init(records: [GenerationID: GenerationRecord], latestLive: GenerationRecord?,
+                latestPersistent: GenerationRecord?) {
+        self.records = records
+        self.latestLive = latestLive
+        self.latestPersistent = latestPersistent
+    }
+}
+
 extension GenerationStore {
+    /// `view(of:for:)` by one question at a time, for stores where a
+    /// question is cheap (a file, memory).
+    public func viewByLookups(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView {
+        var records: [GenerationID: GenerationRecord] = [:]
+        for value in Set(values) {
+            if let record = try await owner(of: value) { records[value] = record }
+        }
+        return LedgerView(records: records, latestLive: try await latest(of: vm, role: .live),
+                              latestPersistent: try await latest(of: vm, role: .persistent))
+    }
+
     /// How many values `issueFresh` draws before giving up. A healthy random
     /// source never repeats a 122-bit value, so hitting this means it is broken.
     public static var freshAttempts: Int { 16 }

@@ -37,6 +37,10 @@ public actor InMemoryGenerationStore: GenerationStore {
         return records[index]
     }
 
+    public func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView {
+        try await viewByLookups(of: values, for: vm)
+    }
+
     public func owner(of value: GenerationID) -> GenerationRecord? {
         byValue[value].map { records[$0] }
     }

@@ -95,6 +95,32 @@ public final class PostgresGenerationStore: GenerationStore {
         }
     }
 
+    /// One round trip: the records of `values` and `vm`'s newest in each role.
+    public func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView {
+        let uuids = values.map(Self.uuid)
+        let (name, uuid) = (vm.name, vm.uuid)
+        let rows = try await session.perform("reading the ledger's view of \(vm.name)") { connection, logger in
+            try await Self.tagged(connection.query("""
+                SELECT 'value', \(unescaped: Self.columns) FROM genid.generation WHERE value = ANY(\(uuids))
+                UNION ALL (SELECT role, \(unescaped: Self.columns) FROM genid.generation
+                    WHERE role = 'live' AND (vm_uuid = \(uuid) OR ((\(uuid)::text IS NULL OR vm_uuid IS NULL) AND vm = \(name)))
+                    ORDER BY id DESC LIMIT 1)
+                UNION ALL (SELECT role, \(unescaped: Self.columns) FROM genid.generation
+                    WHERE role = 'persistent' AND (vm_uuid = \(uuid) OR ((\(uuid)::text IS NULL OR vm_uuid IS NULL) AND vm = \(name)))
+                    ORDER BY id DESC LIMIT 1)
+                """, logger: logger))
+        }
+        var view = LedgerView(records: [:], latestLive: nil, latestPersistent: nil)
+        for (tag, record) in rows {
+            switch tag {
+            case "value": view.records[record.value] = record
+            case "live": view.latestLive = record
+            default: view.latestPersistent = record
+            }
+        }
+        return view
+    }
+
     public func latest(of vm: VMIdentity, role: GenerationRole) async throws -> GenerationRecord? {
         try await session.perform("reading the latest value of \(vm.name)") { connection, logger in
             let query: PostgresQuery = if let uuid = vm.uuid {
@@ -174,15 +200,31 @@ public final class PostgresGenerationStore: GenerationStore {
         for try await (id, vm, vmUUID, host, value, role, event, detail, origin, createdAt) in rows.decode(
             (Int64, String, String?, String?, UUID, String, String, String?, String, Date).self
         ) {
-            guard let origin = GenerationRecord.Origin(rawValue: origin), let role = GenerationRole(rawValue: role),
-                  let value = GenerationID(value.uuidString) else {
-                throw StoreError.unavailable("fleet ledger row \(id) has an unreadable origin, role or value")
-            }
-            records.append(GenerationRecord(id: id, vm: VMIdentity(name: vm, uuid: vmUUID), host: host, value: value,
-                                            role: role, event: event, detail: detail, origin: origin,
-                                            createdAt: createdAt))
+            records.append(try record(id, vm, vmUUID, host, value, role, event, detail, origin, createdAt))
         }
         return records
+    }
+
+    private static func record(_ id: Int64, _ vm: String, _ vmUUID: String?, _ host: String?, _ value: UUID,
+                               _ role: String, _ event: String, _ detail: String?, _ origin: String,
+                               _ createdAt: Date) throws -> GenerationRecord {
+        guard let origin = GenerationRecord.Origin(rawValue: origin), let role = GenerationRole(rawValue: role),
+              let value = GenerationID(value.uuidString) else {
+            throw StoreError.unavailable("fleet ledger row \(id) has an unreadable origin, role or value")
+        }
+        return GenerationRecord(id: id, vm: VMIdentity(name: vm, uuid: vmUUID), host: host, value: value, role: role,
+                                event: event, detail: detail, origin: origin, createdAt: createdAt)
+    }
+
+    /// Rows of `all`'s columns after a first text column (a tag).
+    private static func tagged(_ rows: PostgresRowSequence) async throws -> [(String, GenerationRecord)] {
+        var result: [(String, GenerationRecord)] = []
+        for try await (tag, id, vm, vmUUID, host, value, role, event, detail, origin, createdAt) in rows.decode(
+            (String, Int64, String, String?, String?, UUID, String, String, String?, String, Date).self
+        ) {
+            result.append((tag, try record(id, vm, vmUUID, host, value, role, event, detail, origin, createdAt)))
+        }
+        return result
     }
 
     private static func one(_ rows: PostgresRowSequence) async throws -> GenerationRecord? {

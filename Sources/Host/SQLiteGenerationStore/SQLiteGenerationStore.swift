@@ -167,6 +167,11 @@ public final class SQLiteGenerationStore: GenerationStore {
         }
     }
 
+    /// Three indexed look-ups in the same file: no round trip to save.
+    public func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView {
+        try await viewByLookups(of: values, for: vm)
+    }
+
     public func owner(of value: GenerationID) async throws -> GenerationRecord? {
         let text = value.description
         return try await perform("looking up \(text)") { db in try Self.fetchRecord(db, value: text) }
