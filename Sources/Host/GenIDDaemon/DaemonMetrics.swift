@@ -49,9 +49,7 @@ public final class DaemonMetrics: Sendable {
     }
 
     func libvirtConnected(_ connected: Bool) {
-        registry.makeGauge(descriptor: name("libvirt", unit: "connected",
-                                            help: "1 while genidd holds a libvirt connection"))
-            .set(to: connected ? 1.0 : 0.0)
+        flag("libvirt", unit: "connected", help: "1 while genidd holds a libvirt connection", connected)
     }
 
     func libvirtReconnect() {
@@ -65,9 +63,7 @@ public final class DaemonMetrics: Sendable {
     /// 1 while the ledger answers (set by every ledger operation), and the
     /// operations it failed because it could not be reached.
     func ledgerReachable(_ reachable: Bool) {
-        registry.makeGauge(descriptor: name("ledger", unit: "reachable",
-                                            help: "1 while the last ledger operation reached the ledger"))
-            .set(to: reachable ? 1.0 : 0.0)
+        flag("ledger", unit: "reachable", help: "1 while the last ledger operation reached the ledger", reachable)
     }
 
     func ledgerFailure() {
@@ -75,6 +71,11 @@ public final class DaemonMetrics: Sendable {
     }
 
     public func text() -> String { registry.emitToString() }
+
+    /// A gauge that is 1 or 0.
+    private func flag(_ metric: String, unit: String, help: String, _ value: Bool) {
+        registry.makeGauge(descriptor: name(metric, unit: unit, help: help)).set(to: value ? 1.0 : 0.0)
+    }
 
     private func counter(_ metric: String, help: String, labels: [(String, String)] = []) {
         registry.makeCounter(descriptor: name(metric, unit: "total", help: help), labels: labels).increment()
