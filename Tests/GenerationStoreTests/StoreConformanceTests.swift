@@ -36,7 +36,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
             let server = try #require(PostgresTestServer.directory)
             let database = try PostgresTestServer.createDatabase(in: server)
             defer { PostgresTestServer.dropDatabase(database.name, in: server) }
-            let store = try PostgresGenerationStore(url: database.url, host: "host-a")
+            let store = try PostgresGenerationStore(url: database.url, host: "host-a", timeout: .seconds(60))
             try await body(store)
             await store.close()
         }

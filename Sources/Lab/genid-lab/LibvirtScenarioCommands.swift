@@ -98,8 +98,9 @@ struct FleetOutageCommand: AsyncParsableCommand {
             stopped, genidctl revert must be refused naming the ledger, the guest \
             must keep its value without a fork, and genidctl status must show the \
             ledger unreachable. With the server started again, the same genidd's \
-            revert must succeed: the guest sees the new value, which is in the \
-            fleet ledger for the domain (with its host), the only record added.
+            revert must succeed (up to 3 tries): the guest sees the new value, \
+            which is in the fleet ledger for the domain (with its host), and \
+            nothing was recorded while the server was down.
 
             \(libvirtSetup)
             """)
