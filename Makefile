@@ -1,6 +1,6 @@
 # genid: `make demo` and `make test` do all set-up on a fresh Debian 12 host
-# (as root: qemu/setup-host installs QEMU, busybox-static, libvirt and the
-# guest kernels).
+# (as root: qemu/setup-host installs QEMU, busybox-static, libvirt,
+# PostgreSQL and the guest kernels).
 
 SWIFT        ?= swift
 GUEST_BUILD  := .build-guest
@@ -44,12 +44,16 @@ check:
 	Tests/check-manifest
 	SWIFT=$(SWIFT) Tests/run --skip LabIntegrationTests
 
+# One shell for the whole run, so that on every path (a failure too) it stops
+# the libvirtd and virtlogd the lab started, and only those (qemu/lab-daemons).
 test: images
 	Tests/check-manifest
-	SWIFT=$(SWIFT) Tests/with-postgres Tests/run
-	Tests/doc-examples
-	@qemu/check-leftovers
-	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null
+	@before="$$(qemu/lab-daemons running)"; trap 'qemu/lab-daemons stop-unless "$$before"' EXIT; \
+	set -e -x; \
+	SWIFT=$(SWIFT) Tests/with-postgres Tests/run; \
+	Tests/doc-examples; \
+	qemu/check-leftovers; \
+	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null; \
 	$(MAKE) fuzz
 
 # libFuzzer on the ACPI walk and the QMP parser, FUZZ_SECONDS (20) each.
