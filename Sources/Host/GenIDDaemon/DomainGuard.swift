@@ -87,7 +87,8 @@ actor DomainGuard {
 
     private func apply(_ event: PolicyEvent, to domain: Domain) async {
         let name = domain.name
-        let isReset = GenIDPolicy.rule(for: event) == .guestReset
+        let rule = GenIDPolicy.rule(for: event)
+        let isReset = rule == .guestReset
         if isReset, let handled = resetsHandled[domain.uuidString], ContinuousClock.now - handled < .seconds(1) {
             logger.debug("reset already handled", metadata: ["domain": "\(name)"])
             return
@@ -95,7 +96,7 @@ actor DomainGuard {
         defer { if isReset { resetsHandled[domain.uuidString] = .now } }
         do {
             guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
-            let observation = GenIDPolicy.rule(for: event) == .stateLoaded
+            let observation = rule == .stateLoaded
                 ? try await settledObservation(of: domain) : try DomainObservation.read(domain)
             let actions = GenIDPolicy.actions(for: event, domain: try await observation.facts(store: store))
             notes[name, default: Note()].lastAction = "\(event): " + actions.map(\.description).joined(separator: "; ")
@@ -114,8 +115,7 @@ actor DomainGuard {
             // A running guest's readiness is known for whatever value it runs
             // with (a boot recorded only as its definition's value, too).
             // Not at a reset: the page read then may hold the firmware's copy.
-            if !readinessBegun, observation.isActive, GenIDPolicy.rule(for: event) != .guestReset,
-               let live = observation.liveValue {
+            if !readinessBegun, observation.isActive, !isReset, let live = observation.liveValue {
                 await beginReadiness(observation, value: live)
             }
         } catch {
