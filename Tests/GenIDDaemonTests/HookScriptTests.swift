@@ -36,7 +36,7 @@ import Glibc
     }
 
     @Test(arguments: [["prepare", "begin"], ["start", "begin"], ["stopped", "end"], ["release", "end"],
-                      ["migrate", "begin"], ["reconnect", "begin"], ["attach", "begin"]])
+                      ["reconnect", "begin"], ["attach", "begin"]])
     func doesNothingForAnIrrelevantOperation(operation: [String]) throws {
         let run = try HookRun(fake: "exit 0", arguments: ["web1"] + operation + ["-"])
         defer { run.cleanUp() }
@@ -44,6 +44,37 @@ import Glibc
         #expect(result.exitStatus == 0)
         #expect(result.readAllOfStdin)
         #expect(run.recordedArguments() == nil, "genidctl must not run for \(operation)")
+    }
+
+    @Test func migrateBeginPrintsWhatGenIDCtlMakesOfTheIncomingXML() throws {
+        // The fake answers as `migrate-xml` does with a changed definition.
+        let run = try HookRun(fake: #"wc -c | tr -d ' ' | sed 's/^/<domain bytes="/; s/$/"\/>/'"#,
+                              arguments: ["web1", "migrate", "begin", "-"])
+        defer { run.cleanUp() }
+        let result = try run.wait()
+        #expect(result.exitStatus == 0)
+        #expect(result.readAllOfStdin)
+        #expect(run.recordedArguments() == ["libvirt", "migrate-xml"])
+        #expect(result.stdout == "<domain bytes=\"\(HookRun.xmlLength)\"/>\n", "the whole XML reached genidctl")
+    }
+
+    @Test func migrateBeginFailsTheMigrationWhenTheXMLCannotBeRead() throws {
+        let run = try HookRun(fake: "cat > /dev/null; echo 'not well-formed' >&2; exit 1",
+                              arguments: ["web1", "migrate", "begin", "-"])
+        defer { run.cleanUp() }
+        let result = try run.wait()
+        #expect(result.exitStatus == 1, "libvirt must fail the migration rather than show an older value")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func migrateBeginLeavesTheXMLUnchangedWithoutGenIDCtl() throws {
+        let run = try HookRun(fake: "exit 0", arguments: ["web1", "migrate", "begin", "-"],
+                              environment: ["GENIDCTL": "/nonexistent/genidctl", "PATH": "/usr/bin:/bin"])
+        defer { run.cleanUp() }
+        let result = try run.wait()
+        #expect(result.exitStatus == 0)
+        #expect(result.readAllOfStdin)
+        #expect(result.stdout.isEmpty)
     }
 
     @Test func exitsZeroWhenGenIDCtlFails() throws {
@@ -97,6 +128,10 @@ private final class HookRun: @unchecked Sendable {
     private var stdinComplete = false
     private var started = Date()
 
+    static let xml = Data(("<domain type='kvm'><name>web1</name>" + String(repeating: "<!-- padding -->", count: 16384)
+                           + "</domain>\n").utf8)
+    static var xmlLength: Int { xml.count }
+
     private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// `fake`: the fake genidctl's shell code, run after it has recorded its
@@ -133,8 +168,7 @@ private final class HookRun: @unchecked Sendable {
         started = Date()
         try process.run()
         // More than a pipe buffer of domain XML: the hook must read it all.
-        let xml = Data(("<domain type='kvm'><name>web1</name>" + String(repeating: "<!-- padding -->", count: 16384)
-                        + "</domain>\n").utf8)
+        let xml = HookRun.xml
         let writer = stdin.fileHandleForWriting
         Thread.detachNewThread { [self] in
             let ok = (try? writer.write(contentsOf: xml)) != nil

@@ -29,6 +29,28 @@ import VMGenID
         #expect(text.contains(guest.description) && text.contains(libvirt.description) && text.contains("reset"))
     }
 
+    @Test func aMigrationThatCarriedTheValueLeavesOnlyLibvirtsGenIDBehind() {
+        let (booted, given) = (GenerationID.random(), GenerationID.random())
+        var arrived = observation(live: booted, guest: given)
+        arrived.qemuValue = given
+        arrived.carriedValue = given
+        let status = StatusReport.make(arrived, state: "running", readiness: nil, note: nil)
+        #expect(status.libvirtValue == booted.description && status.qemuValue == given.description)
+        #expect(status.carriedValue == given.description && status.disagreement == nil)
+    }
+
+    @Test func saysWhetherAMigrationWouldCarryTheGuestsValue() {
+        let (booted, given) = (GenerationID.random(), GenerationID.random())
+        var rotated = observation(live: booted, guest: given)
+        rotated.qemuValue = booted
+        rotated.carriedValue = given
+        #expect(StatusReport.make(rotated, state: "running", readiness: nil, note: nil).disagreement?
+            .contains("a live migration carries \(given)") == true)
+        rotated.carriedValue = nil
+        #expect(StatusReport.make(rotated, state: "running", readiness: nil, note: nil).disagreement?
+            .contains("a live migration would show the guest \(booted)") == true)
+    }
+
     @Test func unreadableGuestMemoryIsSaid() {
         let status = StatusReport.make(observation(live: .random(), guest: nil, error: "its RAM is not shared"),
                                        state: "running", readiness: nil, note: nil)

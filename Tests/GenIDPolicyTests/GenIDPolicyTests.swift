@@ -124,11 +124,41 @@ struct GenIDPolicyTests {
         #expect(isNone(decision(for: event, domain: facts(active: false, persistent: nil))))
     }
 
-    // MARK: no rotation: boot, wakeup, unpause, migration, rename, the rest
+    // MARK: migration: the arrival is looked at as a reconciliation would
+
+    @Test(arguments: [PolicyEvent.started(.migrated), .resumed(.migrated), .resumed(.postcopy), .stopped(.migrated)])
+    func migrationDecidesAsAReconciliation(event: PolicyEvent) {
+        for domain in [
+            facts(live: a, persistent: a, liveStanding: .latestForThisDomain, persistentStanding: .latestForThisDomain),
+            facts(live: a, liveStanding: .otherDomain("db")),
+            facts(live: a, liveStanding: .earlierForThisDomain),
+            facts(element: false),
+        ] {
+            #expect(GenIDPolicy.actions(for: event, domain: domain) == GenIDPolicy.actions(for: .reconcile, domain: domain))
+        }
+    }
+
+    @Test func migrationKeepsTheValueAndMovesItsRecordHere() {
+        var arrived = facts(live: b, persistent: a, liveStanding: .latestForThisDomain,
+                            persistentStanding: .latestForThisDomain)
+        #expect(isNone(decision(for: .started(.migrated), domain: arrived)), "recorded on this host: nothing to do")
+        arrived.liveRecordedOnHost = "host-a"
+        #expect(decision(for: .started(.migrated), domain: arrived) == .recordMove(from: "host-a"))
+        #expect(decision(for: .reconcile, domain: arrived) == .recordMove(from: "host-a"),
+                "a missed arrival is caught by the next reconciliation")
+        // Never rotated: it runs with its definition's value, recorded as such on the source.
+        var booted = facts(live: a, persistent: a, liveStanding: .earlierForThisDomain,
+                           persistentStanding: .latestForThisDomain)
+        booted.liveWasDefinitionValue = true
+        #expect(isNone(decision(for: .started(.migrated), domain: booted)))
+        booted.liveRecordedOnHost = "host-a"
+        #expect(decision(for: .started(.migrated), domain: booted) == .recordMove(from: "host-a"))
+    }
+
+    // MARK: no rotation: boot, wakeup, unpause, rename, the rest
 
     @Test(arguments: [
-        PolicyEvent.started(.booted), .started(.wakeup), .resumed(.unpaused), .started(.migrated),
-        .resumed(.migrated), .resumed(.postcopy), .stopped(.migrated), .defined(.renamed), .undefined, .suspended,
+        PolicyEvent.started(.booted), .started(.wakeup), .resumed(.unpaused), .defined(.renamed), .undefined, .suspended,
         .stopped(.saved), .stopped(.fromSnapshot), .shutdown, .pmSuspended, .crashed, .unknown,
     ])
     func noRotation(event: PolicyEvent) {

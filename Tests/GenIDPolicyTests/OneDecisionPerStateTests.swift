@@ -17,7 +17,7 @@ import VMGenID
 struct OneDecisionPerStateTests {
     static let observingEvents: [PolicyEvent] = [
         .started(.restored), .started(.fromSnapshot), .resumed(.fromSnapshot), .defined(.fromSnapshot),
-        .defined(.added), .defined(.updated), .reconcile,
+        .defined(.added), .defined(.updated), .reconcile, .started(.migrated), .resumed(.migrated),
     ]
 
     @Test(arguments: 0..<8)
@@ -29,7 +29,9 @@ struct OneDecisionPerStateTests {
             var trail: [String] = []
             for _ in 0..<Int.random(in: 1...4, using: &random) {
                 // A state load happens to a running domain only.
-                let possible = Self.observingEvents.filter { model.active || GenIDPolicy.rule(for: $0) != .stateLoaded }
+                let possible = Self.observingEvents.filter {
+                    model.active || ![.stateLoaded, .migration].contains(GenIDPolicy.rule(for: $0))
+                }
                 let event = possible.randomElement(using: &random)!
                 let actions = GenIDPolicy.actions(for: event, domain: model.facts)
                 trail.append("\(event) -> \(actions)")
@@ -51,8 +53,8 @@ struct OneDecisionPerStateTests {
             let model = PolicyModel.random(using: &random)
             let facts = model.facts
             let reconcile = GenIDPolicy.actions(for: .reconcile, domain: facts)
-            var uninformed: [PolicyEvent] = [.defined(.added), .defined(.updated)]
-            if model.active { uninformed.append(.defined(.fromSnapshot)) }
+            var uninformed: [PolicyEvent] = [.defined(.added), .defined(.updated), .stopped(.migrated)]
+            if model.active { uninformed += [.defined(.fromSnapshot), .started(.migrated), .resumed(.migrated)] }
             // A load tells nothing more unless the domain runs its definition's value.
             if model.active, model.hasGenID, facts.liveValue != nil, facts.liveValue != facts.persistentValue,
                !facts.liveWasDefinitionValue {
@@ -75,13 +77,14 @@ extension PolicyAction {
     }
 }
 
-/// A domain ("web"), another domain ("db"), and the ledger's records, with
-/// the effects genidd's executor has on them.
+/// A domain ("web"), another domain ("db"), and the ledger's records (made
+/// on this host or another one), with the effects genidd's executor has on them.
 struct PolicyModel: CustomStringConvertible {
     struct Record: Equatable {
         var owner: String
         var persistent: Bool
         var order: Int
+        var elsewhere = false
     }
 
     var ledger: [GenerationID: Record] = [:]
@@ -99,7 +102,8 @@ struct PolicyModel: CustomStringConvertible {
         var model = PolicyModel()
         for value in pool.shuffled(using: &random) where Bool.random(using: &random) {
             model.ledger[value] = Record(owner: Bool.random(using: &random) ? "web" : "db",
-                                         persistent: Bool.random(using: &random), order: model.nextOrder)
+                                         persistent: Bool.random(using: &random), order: model.nextOrder,
+                                         elsewhere: Bool.random(using: &random))
             model.nextOrder += 1
         }
         model.active = Bool.random(using: &random)
@@ -124,6 +128,9 @@ struct PolicyModel: CustomStringConvertible {
             latestLive: latest(persistent: false), latestPersistent: latest(persistent: true))
         facts.snapshotWithPersistentValue = snapshotHoldsPersistent ? "snap" : nil
         facts.liveWasDefinitionValue = live.flatMap { ledger[$0] }.map { $0.owner == "web" && $0.persistent } ?? false
+        if let record = live.flatMap({ ledger[$0] }), record.owner == "web", record.elsewhere {
+            facts.liveRecordedOnHost = "there"
+        }
         return facts
     }
 
@@ -159,6 +166,8 @@ struct PolicyModel: CustomStringConvertible {
                 if active, let live, ledger[live]?.owner == "db" { self.live = issue(persistent: false) }
             case .recordPersistentValue:
                 if let persistent { recordObserved(persistent, persistent: true) }
+            case .recordMove:
+                if let live { ledger[live]?.elsewhere = false }
             }
         }
     }

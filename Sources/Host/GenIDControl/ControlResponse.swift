@@ -66,6 +66,11 @@ public struct DomainStatus: Codable, Sendable, Equatable {
     /// an incoming migration) and the 16 bytes in guest memory.
     public var libvirtValue: String?
     public var guestMemoryValue: String?
+    /// What the running QEMU's vmgenid device holds (libvirt's `<genid>`,
+    /// or the value genid carried to it over a migration) and what a
+    /// migration would carry to the destination (genid's `<metadata>`).
+    public var qemuValue: String?
+    public var carriedValue: String?
     /// Set when the holders disagree, or guest memory cannot be read: what
     /// differs and what that exposes the guest to.
     public var disagreement: String?

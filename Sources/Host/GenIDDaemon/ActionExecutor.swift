@@ -67,6 +67,14 @@ struct ActionExecutor: Sendable {
             metrics.action("record-persistent")
             return ActionOutcome()
 
+        case .recordMove(let host):
+            guard let value = domain.liveValue else { return ActionOutcome() }
+            try await store.move(value, of: domain.identity)
+            metrics.action("record-move")
+            logger.info("the domain migrated here: its value's record moved to this host", metadata: [
+                "domain": "\(domain.name)", "value": "\(value)", "from": "\(host)"])
+            return ActionOutcome(readinessValue: value)
+
         case .reassertAfterReset:
             // QEMU's device value is libvirt's live <genid>; stale only if genid
             // gave the guest another value in this QEMU process.

@@ -2,8 +2,8 @@ import GenerationStore
 import Logging
 import ServiceLifecycle
 
-/// genidd, assembled: the libvirt supervisor, the control socket and the
-/// metrics endpoint as services of one group that shuts down gracefully on
+/// genidd, assembled: the libvirt supervisor, the control socket, the
+/// ledger watch and the metrics endpoint as services of one group that shuts down gracefully on
 /// SIGTERM or SIGINT (the control socket file is removed, the libvirt
 /// connection closed; the ledger is always consistent on disk).
 public struct Daemon {
@@ -32,6 +32,7 @@ public struct Daemon {
         var services: [any Service] = [
             LibvirtSupervisor(configuration: configuration, guardian: guardian, metrics: metrics, logger: logger),
             try ControlServer(configuration: configuration, handler: handler, metrics: metrics, logger: logger),
+            LedgerWatch(ledger: ledger, guardian: guardian, logger: logger),
         ]
         if let address = configuration.metricsAddress, let endpoint = MetricsEndpoint(address) {
             services.append(MetricsServer(endpoint: endpoint, metrics: metrics, logger: logger))

@@ -8,6 +8,7 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case guestMemory(domain: String, reason: String)
     case readiness(domain: String, reason: String)
     case libvirtUnavailable(String)
+    case jobInProgress(domain: String)
 
     public var description: String {
         switch self {
@@ -21,6 +22,9 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
         case let .guestMemory(domain, reason): "guest memory of domain '\(domain)': \(reason)"
         case let .readiness(domain, reason): "domain '\(domain)' is not ready: \(reason)"
         case .libvirtUnavailable(let message): "libvirt: \(message)"
+        case .jobInProgress(let domain):
+            "libvirt runs a job on domain '\(domain)' (a migration, a save or a snapshot); "
+                + "the guest keeps its value: try again once the job has ended"
         }
     }
 }

@@ -59,6 +59,8 @@ struct LibvirtDomainEffects: DomainEffects {
         let monitor = LibvirtMonitor(domain: domain)
         let memory = try await DomainMemory.openForRotation(domain: name, monitor: monitor)
         let identity = VMIdentity(name: name, uuid: domain.uuidString)
-        return Rotator(vm: AttachedVM(identity: identity, monitor: monitor, memory: memory), store: store)
+        let carrier = LiveValueCarrier(domain: domain, logger: logger)
+        return Rotator(vm: AttachedVM(identity: identity, monitor: monitor, memory: memory), store: store,
+                       announce: { value in try carrier.carry(value) })
     }
 }

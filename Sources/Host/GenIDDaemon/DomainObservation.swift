@@ -16,6 +16,11 @@ struct DomainObservation: Sendable {
     let hasGenID: Bool
     /// `<genid>` of the live definition (libvirt's idea of the value).
     let libvirtLiveValue: GenerationID?
+    /// What the running QEMU's device holds (libvirt's `<genid>`, or the
+    /// value a migration's destination was created with) and what a
+    /// migration would carry (genid's `<metadata>`).
+    var qemuValue: GenerationID? = nil
+    var carriedValue: GenerationID? = nil
     let persistentValue: GenerationID?
     /// The 16 bytes in guest memory, when genidd can read them.
     let guestValue: GenerationID?
@@ -53,13 +58,17 @@ struct DomainObservation: Sendable {
                 return Self.genIDValue(inSnapshotXML: xml) == persistentValue
             }
         }
-        return DomainObservation(
+        let holders = try liveXML.map { xml throws(LibvirtError) in try DomainXML.liveHolders(in: xml) }
+        var observation = DomainObservation(
             identity: VMIdentity(name: name, uuid: domain.uuidString), isActive: active,
             persistentXML: persistentXML, liveXML: liveXML,
             hasGenID: persistentGenID != .absent || (liveGenID.map { $0 != .absent } ?? false),
             libvirtLiveValue: liveGenID?.value.flatMap(GenerationID.init), persistentValue: persistentValue,
             guestValue: guestValue, guestMemoryError: guestMemoryError,
             snapshotWithPersistentValue: snapshotWithPersistentValue)
+        observation.qemuValue = holders?.qemu.flatMap(GenerationID.init)
+        observation.carriedValue = holders?.carried.flatMap(GenerationID.init)
+        return observation
     }
 
     /// `<domainsnapshot><domain><genid>` of a snapshot's XML.
@@ -80,6 +89,10 @@ struct DomainObservation: Sendable {
             latestLive: view.latestLive?.value, latestPersistent: view.latestPersistent?.value)
         facts.snapshotWithPersistentValue = snapshotWithPersistentValue
         facts.liveWasDefinitionValue = liveWasDefinitionValue
+        if let record = liveValue.flatMap({ view.records[$0] }), record.vm.isSameVM(as: identity),
+           let host = record.host, !host.isEmpty, host != store.host {
+            facts.liveRecordedOnHost = host
+        }
         return facts
     }
 }

@@ -15,29 +15,37 @@ enum StatusReport {
             case .failed(let value, let reason): (readiness, readyValue, detail) = ("failed", value, reason)
             }
         }
-        return DomainStatus(
+        var status = DomainStatus(
             name: domain.name, uuid: domain.identity.uuid ?? "", state: state, hasGenID: domain.hasGenID,
             liveValue: domain.liveValue?.description, libvirtValue: domain.libvirtLiveValue?.description,
             guestMemoryValue: domain.guestValue?.description, disagreement: disagreement(domain),
             persistentValue: domain.persistentValue?.description,
             readiness: readiness, readyValue: readyValue?.description, readinessDetail: detail, lastAction: note?.lastAction,
             lastError: domain.hasGenID ? note?.lastError : DaemonError.noGenID(domain: domain.name).description)
+        status.qemuValue = domain.qemuValue?.description
+        status.carriedValue = domain.carriedValue?.description
+        return status
     }
 
-    /// What the holders of a running domain's value disagree on. After a
-    /// genid rotation guest memory is right and libvirt's (and QEMU's) value
-    /// is stale; stock QEMU writes that stale value again at a guest reset
-    /// and at an incoming load that genid does not drive.
+    /// What the holders of a running domain's value disagree on, and what
+    /// that exposes the guest to. Guest memory is the current value; QEMU's
+    /// device value is what stock QEMU hands the firmware at a reset and
+    /// writes at an incoming load; genid's metadata is what a migration
+    /// carries. libvirt's `<genid>` alone differing (after a migration that
+    /// carried a value) exposes nothing.
     static func disagreement(_ domain: DomainObservation) -> String? {
         guard domain.isActive, domain.hasGenID else { return nil }
         guard let guest = domain.guestValue else {
             return "guest memory cannot be read (\(domain.guestMemoryError ?? "unknown reason")): "
                 + "the value the guest runs with is libvirt's word, not verified"
         }
-        guard let libvirt = domain.libvirtLiveValue, libvirt != guest else { return nil }
-        return "the guest runs with \(guest) (guest memory: current); libvirt's live <genid> and QEMU's device "
-            + "still hold \(libvirt), which QEMU hands the firmware at a guest reset (genidd then puts \(guest) "
-            + "back before the guest's kernel reads it) and writes at an incoming migration, restore or "
-            + "snapshot load that genid does not drive (those would show the guest the older value)"
+        guard let qemu = domain.qemuValue ?? domain.libvirtLiveValue, qemu != guest else { return nil }
+        let migration = domain.carriedValue == guest
+            ? "a live migration carries \(guest) to the destination (genid's metadata and libvirt hook)"
+            : "a live migration would show the guest \(qemu) (genid's metadata does not carry \(guest))"
+        return "the guest runs with \(guest) (guest memory: current); QEMU's device still holds \(qemu), "
+            + "which it hands the firmware at a guest reset (genidd then puts \(guest) back before the guest's "
+            + "kernel reads it) and writes at a restore or snapshot load that genid does not drive (those "
+            + "would show the guest the older value); \(migration)"
     }
 }

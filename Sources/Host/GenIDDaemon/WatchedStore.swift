@@ -11,6 +11,7 @@ final class WatchedStore: GenerationStore {
     let base: any GenerationStore
     private let metrics: DaemonMetrics
     private let lastFailure = Mutex<String?>(nil)
+    private let recoveryCount = Atomic<Int>(0)
 
     init(_ base: any GenerationStore, metrics: DaemonMetrics) {
         self.base = base
@@ -22,6 +23,9 @@ final class WatchedStore: GenerationStore {
 
     /// The last operation's failure, nil once one succeeded again.
     var failure: String? { lastFailure.withLock { $0 } }
+
+    /// How often an operation succeeded after one had failed.
+    var recoveries: Int { recoveryCount.load(ordering: .relaxed) }
 
     /// Asks the store something cheap, to report on it now rather than at
     /// the last event. The all-zero value is never given.
@@ -87,7 +91,10 @@ final class WatchedStore: GenerationStore {
     }
 
     private func note(_ failure: String?) {
-        lastFailure.withLock { $0 = failure }
+        lastFailure.withLock { last in
+            if last != nil, failure == nil { recoveryCount.add(1, ordering: .relaxed) }
+            last = failure
+        }
         metrics.ledgerReachable(failure == nil)
     }
 }

@@ -41,10 +41,11 @@ public struct Rotation: Sendable, Codable, Equatable {
 /// The rotation protocol: the guest must never run after a state load with
 /// a value it has seen before.
 ///
-///     record a fresh value in the ledger -> stop -> load state (QEMU
-///     queues the ACPI notification) -> check the slot holds QEMU's value
-///     -> write the fresh value and read it back -> cont (the guest handles
-///     the notification and reads the new value)
+///     record a fresh value in the ledger -> stop -> announce it (see
+///     `announce`) -> load state (QEMU queues the ACPI notification) ->
+///     check the slot holds QEMU's value -> write the fresh value and read
+///     it back -> cont (the guest handles the notification and reads the
+///     new value)
 ///
 /// The value goes into the ledger before it reaches guest memory, so a crash
 /// in between loses nothing and never reuses a value. If anything fails
@@ -53,10 +54,17 @@ public struct Rotation: Sendable, Codable, Equatable {
 public struct Rotator: Sendable {
     public let vm: AttachedVM
     public let store: any GenerationStore
+    /// Tells whoever keeps the VM's value outside QEMU (libvirt's live
+    /// definition) the fresh value, while the VM is paused and before the
+    /// state is loaded. If it throws, the VM resumes unchanged and the
+    /// rotation fails: nothing was loaded yet.
+    public let announce: (@Sendable (GenerationID) async throws -> Void)?
 
-    public init(vm: AttachedVM, store: any GenerationStore) {
+    public init(vm: AttachedVM, store: any GenerationStore,
+                announce: (@Sendable (GenerationID) async throws -> Void)? = nil) {
         self.vm = vm
         self.store = store
+        self.announce = announce
     }
 
     /// Reverts to internal snapshot `name` in the same QEMU process.
@@ -87,8 +95,14 @@ public struct Rotator: Sendable {
             try? await cont()
             throw error
         }
-        var rotation = try await loadAndRotate(event: .rotate, source: temporary, alreadyStopped: true) {
-            try await vm.silentMonitorCommand("loadvm \(temporary)")
+        var rotation: Rotation
+        do {
+            rotation = try await loadAndRotate(event: .rotate, source: temporary, alreadyStopped: true) {
+                try await vm.silentMonitorCommand("loadvm \(temporary)")
+            }
+        } catch {
+            try? await deleteSnapshot(named: temporary)
+            throw error
         }
         // The guest already runs on the fresh value: a snapshot that will
         // not go away is a leftover to report, not a failed rotation.
@@ -137,10 +151,18 @@ public struct Rotator: Sendable {
         // recorded for a load that then fails is never given and never reused.
         let value = try await store.issueFresh(for: vm.identity, event: event.rawValue, detail: source).value
         let paused = clock.now
+        if !alreadyStopped { try await stop() }
+        if let announce {
+            do {
+                try await announce(value)
+            } catch {
+                try? await cont()
+                throw error
+            }
+        }
         let loaded: ContinuousClock.Instant
         let regions: [SignalRegion]
         do {
-            if !alreadyStopped { try await stop() }
             try await load()
             loaded = clock.now
             regions = try await vm.writeSignalsAfterLoad(value)

@@ -38,6 +38,10 @@ public struct DomainFacts: Sendable, Hashable {
     /// The ledger records `liveValue` as a value given to this domain's
     /// definition (persistent role): the domain booted with it.
     public var liveWasDefinitionValue = false
+    /// The ledger records `liveValue` for this domain on another host (named
+    /// here): the domain migrated from there. nil when the record is on
+    /// this host, names no host, or there is none.
+    public var liveRecordedOnHost: String? = nil
 
     public init(
         name: String, isActive: Bool, hasGenIDElement: Bool,

@@ -29,7 +29,9 @@ public enum GenIDPolicy {
         case reconcile
         /// The same generation continues (cold boot, wakeup, unpause).
         case sameGeneration
-        /// Migration must keep the value.
+        /// Migration must keep the value: on arrival the domain is looked at
+        /// as a reconciliation would (a value recorded on the source host
+        /// moves here).
         case migration
         /// A rename keeps the domain's identity (its UUID).
         case renamed
@@ -80,8 +82,6 @@ extension GenIDPolicy.Rule {
         switch self {
         case .sameGeneration:
             return [.none(reason: "the same generation continues (boot, wakeup or unpause)")]
-        case .migration:
-            return [.none(reason: "migration keeps the value")]
         case .renamed:
             return [.none(reason: "a rename keeps the domain (same UUID) and its value")]
         case .ignored:
@@ -96,12 +96,16 @@ extension GenIDPolicy.Rule {
             knowledge = .stateLoaded
         case .definitionReverted:
             knowledge = domain.isActive ? .nothing : .inactiveRevert
-        case .definitionChanged, .reconcile:
+        case .definitionChanged, .reconcile, .migration:
             knowledge = .nothing
         }
         guard domain.hasGenIDElement else { return [.reportMissingGenID] }
         let persistent = Self.persistentCorrection(domain, knowledge: knowledge)
-        var live = Self.liveCorrection(domain, knowledge: knowledge)
+        let definitionKept = switch persistent {
+        case .writePersistentGenID, .giveNewValue: false
+        default: true
+        }
+        var live = Self.liveCorrection(domain, knowledge: knowledge, definitionKept: definitionKept)
         var persistentAction = persistent
         // giveNewValue also rotates a live value another domain owns.
         if case .giveNewValue = persistent, case .otherDomain = domain.liveStanding { live = nil }
@@ -129,19 +133,23 @@ extension GenIDPolicy.Rule {
     /// earlier value or another domain's -> rotate. A domain that booted with
     /// a value given to its definition runs with it by design, whatever the
     /// definition holds now (no event tells a boot from an in-process
-    /// rollback to that value; see the limits in genidd.md).
-    static func liveCorrection(_ domain: DomainFacts, knowledge: Knowledge) -> PolicyAction? {
+    /// rollback to that value; see the limits in genidd.md). Equal to a
+    /// definition that is about to get a new value (`definitionKept` false)
+    /// counts only if the ledger says the domain booted with it.
+    static func liveCorrection(_ domain: DomainFacts, knowledge: Knowledge, definitionKept: Bool) -> PolicyAction? {
         guard domain.isActive, let live = domain.liveValue else { return nil }
-        let sameAsDefinition = live == domain.persistentValue
+        let sameAsDefinition = definitionKept && live == domain.persistentValue
         let bootedWithDefinition = knowledge != .stateLoaded && (sameAsDefinition || domain.liveWasDefinitionValue)
         switch domain.liveStanding {
         case .unrecorded:
             // A boot with the definition's value: recorded once, as persistent.
             return bootedWithDefinition ? nil : .checkFreshAndRecord
         case .latestForThisDomain:
-            return nil
+            // Recorded on another host: the domain migrated here (a fleet ledger).
+            return domain.liveRecordedOnHost.map { .recordMove(from: $0) }
         case .earlierForThisDomain:
-            if bootedWithDefinition { return nil }
+            // Booted with its definition's value, and migrated here since.
+            if bootedWithDefinition { return domain.liveRecordedOnHost.map { .recordMove(from: $0) } }
             return .rotateLive(reason: "the live value is one this domain had before: its state was rewound")
         case .otherDomain(let owner):
             return .rotateLive(reason: "the live value belongs to domain '\(owner)'")

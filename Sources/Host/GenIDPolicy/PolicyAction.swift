@@ -20,6 +20,10 @@ public enum PolicyAction: Sendable, Hashable, CustomStringConvertible {
     /// The persistent value is new to the ledger: record it for this domain,
     /// so that a later copy is recognised as a clone.
     case recordPersistentValue
+    /// The live value is this domain's latest, recorded on another host:
+    /// the domain migrated here. Move the record to this host (the same
+    /// value, no new one).
+    case recordMove(from: String)
     /// The guest was reset: QEMU's device gave the firmware its own value
     /// again, stale if genid rotated the guest in this QEMU process. Put the
     /// value the guest had back before its kernel reads the stale one.
@@ -36,6 +40,7 @@ public enum PolicyAction: Sendable, Hashable, CustomStringConvertible {
         case .writePersistentGenID(let reason): "write a fresh <genid> into the persistent definition (\(reason))"
         case .giveNewValue(let reason): "give this domain a new value (\(reason))"
         case .recordPersistentValue: "record the persistent value"
+        case .recordMove(let host): "move the live value's record here from host '\(host)' (a migration)"
         case .reassertAfterReset: "put the guest's value back after the reset (QEMU's device holds an older one)"
         case .reportMissingGenID: "report: no <genid> element"
         }

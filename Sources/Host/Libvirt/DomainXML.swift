@@ -106,7 +106,7 @@ public enum DomainXML {
     /// The `<domain>` element as a tree, for an edit. XMLDocument recovers
     /// from malformed input (libxml2's recover mode), which could silently
     /// drop parts of a definition: the strict read comes first.
-    private static func domainElement(_ xml: String) throws(LibvirtError) -> XMLElement {
+    static func domainElement(_ xml: String) throws(LibvirtError) -> XMLElement {
         _ = try domain(xml)
         let document: XMLDocument
         do {

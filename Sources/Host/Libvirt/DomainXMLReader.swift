@@ -22,12 +22,19 @@ struct DomainXMLReader {
     var name: String?
     var uuid: String?
     var channels: [Channel] = []
+    /// genid's `<metadata>` entry: the value the guest runs with, carried
+    /// with the live definition (`DomainXML.carriedGeneration`).
+    var carriedGeneration: String?
+    /// The `guid` property that a `<qemu:override>` sets on the vmgenid
+    /// device: the value QEMU was started with when it is there.
+    var qemuGUIDOverride: String?
 
     /// Parses `xml`, whose `<domain>` is at `domainPath` (`["domain"]`, or
     /// `["domainsnapshot", "domain"]` in a snapshot). Malformed XML, or a
     /// document that just stops, is an error: nothing is guessed.
     static func read(_ xml: String, domainPath: [String] = ["domain"]) throws(LibvirtError) -> DomainXMLReader {
         let parser = XMLParser(data: Data(xml.utf8))
+        parser.shouldProcessNamespaces = true  // element names without prefixes, and their namespaces
         let collector = Collector(domainPath: domainPath)
         parser.delegate = collector
         guard parser.parse() else {
@@ -48,6 +55,7 @@ private final class Collector: NSObject, XMLParserDelegate {
     var closedRoot = false
     var result = DomainXMLReader()
     private var text: String?
+    private var overrideDevice: String?
 
     init(domainPath: [String]) {
         self.domainPath = domainPath
@@ -63,8 +71,15 @@ private final class Collector: NSObject, XMLParserDelegate {
                 qualifiedName qName: String?, attributes: [String: String] = [:]) {
         if path.isEmpty { result.root = elementName }
         path.append(elementName)
+        let qemu = namespaceURI == DomainXML.qemuNamespace
         switch inDomain.map(Array.init) ?? [] {
         case ["genid"], ["name"], ["uuid"]: text = ""
+        case ["metadata", DomainXML.carriedGenerationElement] where namespaceURI == DomainXML.continuityNamespace:
+            text = ""
+        case ["override", "device"] where qemu: overrideDevice = attributes["alias"]
+        case ["override", "device", "frontend", "property"]
+            where qemu && overrideDevice == DomainXML.vmgenidDeviceAlias && attributes["name"] == "guid":
+            result.qemuGUIDOverride = attributes["value"]?.lowercased()
         case ["devices", "channel"]: result.channels.append(.init(type: attributes["type"]))
         case ["devices", "channel", "source"]: result.channels[result.channels.count - 1].path = attributes["path"]
         case ["devices", "channel", "target"]: result.channels[result.channels.count - 1].target = attributes["name"]
@@ -83,6 +98,8 @@ private final class Collector: NSObject, XMLParserDelegate {
             case ["genid"]: result.genIDs.append(collected)
             case ["name"]: result.name = result.name ?? collected
             case ["uuid"]: result.uuid = result.uuid ?? collected
+            case ["metadata", DomainXML.carriedGenerationElement]:
+                result.carriedGeneration = collected.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
             default: break
             }
             text = nil

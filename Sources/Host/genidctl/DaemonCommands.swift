@@ -37,8 +37,10 @@ struct StatusCommand: ParsableCommand {
         abstract: "Show genidd's view of every libvirt domain (or one).",
         discussion: """
             For each domain: its state, its live value (what the running guest \
-            sees), where each holder stands (libvirt's live <genid>, which is \
-            also QEMU's device value, and the 16 bytes in guest memory) and any \
+            sees), where each holder stands (libvirt's live <genid>; QEMU's device \
+            value, which differs from it after genid carried a value over a \
+            migration; the 16 bytes in guest memory, which are current; the value \
+            genid's metadata carries to a migration's destination) and any \
             disagreement between them, its persistent value (what the next start uses), whether the \
             guest has adjusted to the live value (readiness: ready, adjusting, \
             failed, unknown, not-running), and genidd's last decision. A domain \
@@ -61,8 +63,10 @@ struct StatusCommand: ParsableCommand {
         for status in response.status ?? [] {
             print("\(status.name)  \(status.state)  readiness=\(status.readiness)")
             print("  live:       \(status.liveValue ?? "-")")
-            if let libvirt = status.libvirtValue { print("  libvirt:    \(libvirt) (QEMU's device value)") }
-            if let guest = status.guestMemoryValue { print("  guest:      \(guest) (in guest memory)") }
+            if let libvirt = status.libvirtValue { print("  libvirt:    \(libvirt) (the live <genid>)") }
+            if let qemu = status.qemuValue { print("  qemu:       \(qemu) (QEMU's device value)") }
+            if let guest = status.guestMemoryValue { print("  guest:      \(guest) (in guest memory: current)") }
+            if let carried = status.carriedValue { print("  carried:    \(carried) (what a migration takes along)") }
             if let disagreement = status.disagreement { print("  disagrees:  \(disagreement)") }
             print("  persistent: \(status.persistentValue ?? "-")")
             if !status.hasGenID { print("  no <genid>: the guest has no VMGENID device (genidctl libvirt enable \(status.name))") }

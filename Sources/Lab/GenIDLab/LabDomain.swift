@@ -68,6 +68,11 @@ public actor LabDomain {
     public nonisolated let directory: RunDirectory
     /// The definition given to libvirt.
     public nonisolated let definitionXML: String
+    /// Where the libvirtd that runs the domain has its file system: "" for
+    /// the machine's own, `/proc/<pid>/root` for a fleet host in its own
+    /// mount namespace (`LabFleet`). The paths libvirt writes (channel
+    /// sockets, QEMU's pid file and log) are read through it.
+    public nonisolated let hostRoot: String
     public private(set) var agent: AgentClient?
     /// When `start()` returned.
     public private(set) var startedAt: ContinuousClock.Instant?
@@ -77,26 +82,50 @@ public actor LabDomain {
 
     public nonisolated var diskPath: String { directory.disk }
     public nonisolated var consoleLogPath: String { directory.consoleLog }
-    public nonisolated var qemuPidFile: String { "\(LabDomain.qemuPidDirectory)/\(name).pid" }
-    public nonisolated var qemuLogPath: String { "\(LabDomain.qemuLogDirectory)/\(name).log" }
+    public nonisolated var qemuPidFile: String { "\(hostRoot)\(LabDomain.qemuPidDirectory)/\(name).pid" }
+    public nonisolated var qemuLogPath: String { "\(hostRoot)\(LabDomain.qemuLogDirectory)/\(name).log" }
 
     private init(name: String, domain: Domain, configuration: LabDomainConfiguration, directory: RunDirectory,
-                 definitionXML: String, cleanupToken: Int) {
+                 definitionXML: String, cleanupToken: Int, hostRoot: String = "") {
         self.name = name
         self.domain = domain
         self.configuration = configuration
         self.directory = directory
         self.definitionXML = definitionXML
         self.cleanupToken = cleanupToken
+        self.hostRoot = hostRoot
+    }
+
+    /// After a migration: the same guest (same files) as a domain of the
+    /// destination's `connection`, whose libvirtd sees the file system at
+    /// `hostRoot`. This value is done with (its agent closed, nothing
+    /// removed); the returned one owns the files and must be torn down.
+    public func migrated(to connection: Connection, hostRoot: String) async throws -> LabDomain {
+        let (name, configuration, directory, xml) = (self.name, self.configuration, self.directory, definitionXML)
+        let domain = try await runBlocking { try connection.domain(named: name) }
+        await agent?.close()
+        agent = nil
+        isTornDown = true
+        LabCleanup.shared.unregister(cleanupToken)
+        let logPath = "\(hostRoot)\(LabDomain.qemuLogDirectory)/\(name).log"
+        let token = LabCleanup.shared.register {
+            LabDomain.removeDomain(domain, name: name)
+            directory.remove()
+            unlink(logPath)
+        }
+        return LabDomain(name: name, domain: domain, configuration: configuration, directory: directory,
+                         definitionXML: xml, cleanupToken: token, hostRoot: hostRoot)
     }
 
     /// Sweeps stale lab domains, creates the run directory and disk, and
     /// defines (does not start) the domain. The caller must call
     /// `tearDown()` on every path (`withLabDomain` does).
     public static func define(_ configuration: LabDomainConfiguration, connection: Connection,
-                              runRoot: String = RunDirectory.defaultRoot) async throws -> LabDomain {
+                              runRoot: String = RunDirectory.defaultRoot, hostRoot: String = "") async throws
+        -> LabDomain {
         let template = try LabDomainTemplate.load(from: configuration.templatePath)
-        return try await define(configuration, connection: connection, runRoot: runRoot) { name, directory in
+        return try await define(configuration, connection: connection, runRoot: runRoot,
+                                hostRoot: hostRoot) { name, directory in
             try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk,
                                   "\(configuration.diskMiB)M"])
             let xml = try template.fill([
@@ -129,9 +158,11 @@ public actor LabDomain {
     /// XML with a new name, no UUID, and a copy of its disk, defined as is
     /// (its `<genid>` value included). Not started.
     public static func defineCopy(of source: LabDomain, connection: Connection,
-                                  runRoot: String = RunDirectory.defaultRoot) async throws -> LabDomain {
+                                  runRoot: String = RunDirectory.defaultRoot, hostRoot: String = "") async throws
+        -> LabDomain {
         let sourceXML = try source.domain.xmlDescription(inactive: true)
-        return try await define(source.configuration, connection: connection, runRoot: runRoot) { name, directory in
+        return try await define(source.configuration, connection: connection, runRoot: runRoot,
+                                hostRoot: hostRoot) { name, directory in
             try Subprocess.check(["cp", "--sparse=always", source.diskPath, directory.disk])
             var xml = sourceXML.replacingOccurrences(of: "<name>\(source.name)</name>", with: "<name>\(name)</name>")
                 .replacingOccurrences(of: source.diskPath, with: directory.disk)
@@ -144,7 +175,7 @@ public actor LabDomain {
     /// Defines a domain with a fresh name and run directory from the XML
     /// `makeXML` returns; registers its removal with LabCleanup.
     private static func define(_ configuration: LabDomainConfiguration, connection: Connection, runRoot: String,
-                               makeXML: @escaping @Sendable (String, RunDirectory) throws -> String) async throws
+                               hostRoot: String = "", makeXML: @escaping @Sendable (String, RunDirectory) throws -> String) async throws
         -> LabDomain {
         try await runBlocking {
             sweepStale(connection: connection)
@@ -153,14 +184,14 @@ public actor LabDomain {
             do {
                 let xml = try makeXML(name, directory)
                 let domain = try connection.defineDomain(xml: xml)
-                let logPath = "\(qemuLogDirectory)/\(name).log"
+                let logPath = "\(hostRoot)\(qemuLogDirectory)/\(name).log"
                 let token = LabCleanup.shared.register {
                     removeDomain(domain, name: name)
                     directory.remove()
                     unlink(logPath)
                 }
                 return LabDomain(name: name, domain: domain, configuration: configuration, directory: directory,
-                                 definitionXML: xml, cleanupToken: token)
+                                 definitionXML: xml, cleanupToken: token, hostRoot: hostRoot)
             } catch {
                 directory.remove()
                 throw error
@@ -190,7 +221,7 @@ public actor LabDomain {
     /// The UNIX socket libvirt bound for the channel `target`, from the live XML.
     public nonisolated func channelSocketPath(_ target: String) throws -> String {
         guard let path = try DomainXML.channelSocketPath(target: target, in: liveXML()) else { throw LibvirtLabError.channelMissing(domain: name, target: target) }
-        return path
+        return hostRoot + path
     }
 
     public nonisolated func agentSocketPath() throws -> String { try channelSocketPath(LabDomain.agentChannel) }

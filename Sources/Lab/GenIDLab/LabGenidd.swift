@@ -10,6 +10,10 @@ public final class LabGenidd: Sendable {
     public let directory: RunDirectory
     public let ledgerPath: String
     public let libvirtURI: String
+    /// A fleet host's namespace holder (`LabFleet`): genidd runs inside its
+    /// network, mount and UTS namespaces, so it sees that host's libvirtd
+    /// at `qemu:///system` and names that host in its records.
+    public let namespaceHolder: pid_t?
     private let process = Mutex<ChildProcess?>(nil)
     private let starts = Atomic<Int>(0)
 
@@ -25,7 +29,8 @@ public final class LabGenidd: Sendable {
     /// `postgres://` URL. `logLevel`: genidd's, `debug` unless a benchmark
     /// wants its logging out of the measurement.
     public init(ledgerPath: String, libvirtURI: String, runRoot: String, controlGroup: String? = nil,
-                metricsAddress: String? = nil, logLevel: String = "debug") throws {
+                metricsAddress: String? = nil, logLevel: String = "debug", namespaceHolder: pid_t? = nil) throws {
+        self.namespaceHolder = namespaceHolder
         directory = try RunDirectory.create(in: runRoot, name: "genidd")
         self.ledgerPath = ledgerPath.contains("://") || (ledgerPath as NSString).standardizingPath.hasPrefix("/")
             ? ledgerPath : FileManager.default.currentDirectoryPath + "/" + ledgerPath
@@ -62,8 +67,13 @@ public final class LabGenidd: Sendable {
                 + "(or set GENID_GENIDD to a genidd binary)")
         }
         let number = starts.add(1, ordering: .relaxed).newValue
-        let child = try ChildProcess.spawn(executable, arguments: ["--config", configurationPath],
-                                           stderrPath: "\(logPath).\(number)")
+        var (program, arguments) = (executable, ["--config", configurationPath])
+        if let holder = namespaceHolder {
+            // nsenter execs genidd (no PID namespace to fork into): one pid.
+            (program, arguments) = ("/usr/bin/nsenter", ["--target", "\(holder)", "--net", "--mount", "--uts", "--",
+                                                         executable] + arguments)
+        }
+        let child = try ChildProcess.spawn(program, arguments: arguments, stderrPath: "\(logPath).\(number)")
         process.withLock { $0 = child }
         let deadline = ContinuousClock.now + timeout
         var last = "no answer"

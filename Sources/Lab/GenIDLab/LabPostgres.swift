@@ -10,7 +10,7 @@ final class LabPostgres: Sendable {
     private let script: String
 
     init(runRoot: String) throws {
-        guard let script = Self.findScript() else {
+        guard let script = repositoryFile("Tests/postgres-server") else {
             throw LabError.missingTool(name: "Tests/postgres-server (run genid-lab from its checkout)",
                                        package: "postgresql-15")
         }
@@ -44,16 +44,5 @@ final class LabPostgres: Sendable {
             throw LabError.commandFailed(command: "postgres-server \(command)", status: child.exitStatus ?? -1,
                                          output: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }
-    }
-
-    /// `Tests/postgres-server` above the running executable (`.build/…/genid-lab`).
-    private static func findScript() -> String? {
-        var directory = runningExecutable.deletingLastPathComponent()
-        for _ in 0..<6 {
-            let candidate = directory.appendingPathComponent("Tests/postgres-server").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
     }
 }

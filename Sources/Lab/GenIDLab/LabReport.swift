@@ -71,10 +71,12 @@ public struct LabReport: Codable, Sendable {
     public var consoleLog: String?
     /// Why the scenario stopped early, if it did.
     public var error: String?
+    /// What a kill test disturbed, and when (one line each).
+    public var chaos: [String]?
 
     // Explicit keys: a key strategy would also rewrite the keys of timings_ms.
     enum CodingKeys: String, CodingKey {
-        case scenario, passed, backend, restores, checks, accelerator, error
+        case scenario, passed, backend, restores, checks, accelerator, error, chaos
         case guestKernel = "guest_kernel", baselineGuid = "baseline_guid", timingsMs = "timings_ms"
         case qemuVersion = "qemu_version", consoleLog = "console_log"
     }
@@ -95,6 +97,7 @@ public struct LabReport: Codable, Sendable {
         try container.encodeIfPresent(qemuVersion, forKey: .qemuVersion)
         try container.encodeIfPresent(consoleLog, forKey: .consoleLog)
         try container.encodeIfPresent(error, forKey: .error)
+        try container.encodeIfPresent(chaos, forKey: .chaos)
     }
 
     public init(scenario: String, backend: String) {

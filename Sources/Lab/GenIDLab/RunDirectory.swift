@@ -59,7 +59,7 @@ public struct RunDirectory: Sendable {
 
     /// Removes directories whose owner process is gone, killing a QEMU that
     /// still runs from one (only if its command line names that directory,
-    /// so a recycled pid is never hit).
+    /// so a recycled pid is never hit) and stopping a fleet's hosts.
     public static func sweepStale(in root: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return }
         for name in names {
@@ -68,6 +68,11 @@ public struct RunDirectory: Sendable {
             if owner == getpid() || processExists(owner) { continue }
             if let qemu = readPid(directory.qemuPid), commandLine(of: qemu).contains(directory.path) {
                 kill(qemu, SIGKILL)
+            }
+            // A fleet (`LabFleet`) keeps its script: it stops its hosts.
+            let fleetScript = "\(directory.path)/lab-fleet"
+            if FileManager.default.isExecutableFile(atPath: fleetScript) {
+                _ = try? Subprocess.run(["/bin/bash", fleetScript, "stop", directory.path])
             }
             directory.remove()
         }

@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Side-by-side benchmarks on a real guest, reported as medians and ratios.",
         subcommands: [RevertBenchCommand.self, GuestBenchCommand.self, LibvirtRevertBenchCommand.self,
-                      MigrateBenchCommand.self, FleetBenchCommand.self]
+                      MigrateBenchCommand.self, FleetBenchCommand.self, FleetMigrateBenchCommand.self]
     )
 }
 
@@ -219,6 +219,51 @@ struct MigrateBenchCommand: AsyncParsableCommand {
             genid's destination pause %.2f ms (median, load done to cont)
             """, result.guestKernel, result.rounds, result.plainMedian, result.genidMedian, result.ratio,
             result.destinationPauseMedian)
+        }
+    }
+}
+
+struct FleetMigrateBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet-migrate",
+        abstract: "libvirt live-migration downtime between two hosts: plain against genid's continuity, alternating.",
+        discussion: """
+            Two libvirt hosts on this machine (as in 'scenario fleet-migrate'),
+            one guest migrated back and forth --rounds times each way,
+            alternately plain (genid's hook off on the destination, nothing to
+            carry) and with genid (genidctl rotate first, so the destination's
+            hook carries the guest's value into the new QEMU), the order
+            flipped every round. Downtime is libvirt's (completed job
+            statistics on the destination). Prints both medians, their ratio,
+            the ratio of the whole jobs, and whether every genid migration left
+            the guest its value.
+
+            Example:
+              genid-lab bench fleet-migrate --rounds 3 --kernel 6.1
+            """
+    )
+    @OptionGroup var lab: LabOptions
+    @Option(help: "Rounds (each is one plain and one genid migration).") var rounds = 3
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+    }
+
+    func run() async throws {
+        try await runBenchmark(json: json, {
+            try await FleetMigrateBenchmark(settings: lab.settings, rounds: rounds).run(progress: $0)
+        }) { result in
+            String(format: """
+            guest kernel              %@
+            rounds                    %d
+            plain downtime median     %.1f ms
+            genid downtime median     %.1f ms
+            downtime ratio genid/plain %.3f
+            whole job ratio genid/plain %.3f
+            genid kept the guest's value %@
+            """, result.guestKernel, result.rounds, result.plainDowntimeMedian, result.genidDowntimeMedian,
+            result.downtimeRatio, result.jobRatio, result.valuesKept ? "every time" : "NOT every time")
         }
     }
 }

@@ -135,6 +135,46 @@ struct RebootAfterRotateCommand: AsyncParsableCommand {
     }
 }
 
+struct FleetMigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet-migrate",
+        abstract: "Check that a guest keeps its value over libvirt live migrations between two hosts.",
+        discussion: """
+            Starts a PostgreSQL server of its own (the fleet ledger) and two libvirt \
+            hosts on this machine (qemu/lab-fleet: network, mount and UTS \
+            namespaces joined by a veth pair, each with its own libvirtd, genid's \
+            hook and genidd). A guest booted on host a migrates a -> b (plain), \
+            gets a new value from genidctl revert on b, migrates b -> a and is \
+            reset there, gets a new value from genidctl rotate on a and migrates \
+            a -> b, each time with virDomainMigrateToURI3 (peer to peer, TCP). \
+            After every migration the guest must keep its value and sysgenid \
+            counter and log no VM fork, the destination's QEMU must hold the \
+            value, and the fleet ledger must show the value's record moved to \
+            the destination host. Reports each migration's downtime (libvirt's) \
+            and the ratio of the first carried one to the plain one.
+
+            --chaos is the kill test: during every migration a random host's \
+            genidd is killed (SIGKILL) at a random point and started again, and \
+            PostgreSQL is restarted during one of them; no value may appear \
+            twice and every value the guest had must be recorded, on the host \
+            where the guest ends. The report's "chaos" lists what was done when.
+
+            Example:
+              genid-lab scenario fleet-migrate --kernel 6.1 --json
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Kill genidds and restart PostgreSQL during the migrations (the kill test).") var chaos = false
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        var scenario = FleetMigrateScenario(settings: lab.settings)
+        scenario.chaos = chaos
+        try await runScenario(json: json) { [scenario] in await scenario.run(progress: $0) }
+    }
+}
+
 struct LibvirtScenarioOptions: ParsableArguments {
     @OptionGroup var lab: LabOptions
     @Flag(help: "Print the report as JSON.") var json = false
