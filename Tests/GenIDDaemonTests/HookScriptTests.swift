@@ -58,6 +58,18 @@ import Glibc
         #expect(result.stdout == "<domain bytes=\"\(HookRun.xmlLength)\"/>\n", "the whole XML reached genidctl")
     }
 
+    @Test func restoreBeginPrintsTheRestoredXMLThenNotifies() throws {
+        // The fake prints a changed XML for restore-xml (reading all of it) and nothing for notify.
+        let run = try HookRun(fake: #"[ "$1" = libvirt ] && { cat > /dev/null; echo '<domain/>'; }; exit 0"#,
+                              arguments: ["web1", "restore", "begin", "-"])
+        defer { run.cleanUp() }
+        let result = try run.wait()
+        #expect(result.exitStatus == 0)
+        #expect(result.readAllOfStdin)
+        #expect(result.stdout == "<domain/>\n")
+        #expect(run.recordedArguments()?.first == "notify", "genidd is told after the XML")
+    }
+
     @Test func migrateBeginFailsTheMigrationWhenTheXMLCannotBeRead() throws {
         let run = try HookRun(fake: "cat > /dev/null; echo 'not well-formed' >&2; exit 1",
                               arguments: ["web1", "migrate", "begin", "-"])

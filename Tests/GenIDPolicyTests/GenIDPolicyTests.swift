@@ -144,8 +144,9 @@ struct GenIDPolicyTests {
         #expect(isNone(decision(for: .started(.migrated), domain: arrived)), "recorded on this host: nothing to do")
         arrived.liveRecordedOnHost = "host-a"
         #expect(decision(for: .started(.migrated), domain: arrived) == .recordMove(from: "host-a"))
+        arrived.liveValueCarried = true
         #expect(decision(for: .reconcile, domain: arrived) == .recordMove(from: "host-a"),
-                "a missed arrival is caught by the next reconciliation")
+                "a missed arrival is caught by the next reconciliation: the live definition carries the value")
         // Never rotated: it runs with its definition's value, recorded as such on the source.
         var booted = facts(live: a, persistent: a, liveStanding: .earlierForThisDomain,
                            persistentStanding: .latestForThisDomain)
@@ -153,6 +154,36 @@ struct GenIDPolicyTests {
         #expect(isNone(decision(for: .started(.migrated), domain: booted)))
         booted.liveRecordedOnHost = "host-a"
         #expect(decision(for: .started(.migrated), domain: booted) == .recordMove(from: "host-a"))
+    }
+
+    @Test func aStateLoadThatBroughtBackAnOlderValueIsRotated() {
+        // A snapshot taken after a migration: its QEMU device value is the guest's, so the load changes nothing.
+        var loaded = facts(live: b, persistent: a, liveStanding: .latestForThisDomain,
+                           persistentStanding: .latestForThisDomain)
+        #expect(GenIDPolicy.actions(for: .started(.fromSnapshot), domain: loaded).allSatisfy { $0.isNothingToDo })
+        loaded.liveRecordedBeforeThisRun = true
+        guard case .rotateLive = decision(for: .started(.fromSnapshot), domain: loaded) else {
+            Issue.record("a state load showing a value recorded before QEMU started is kept"); return
+        }
+        #expect(GenIDPolicy.actions(for: .reconcile, domain: loaded).allSatisfy { $0.isNothingToDo },
+                "only a state load knows this")
+    }
+
+    @Test func aCopyWithTheSameUUIDGetsValuesOfItsOwn() {
+        // Defined here from another host's definition: the next start gets a fresh value.
+        var copied = facts(active: false, persistent: a, persistentStanding: .latestForThisDomain)
+        copied.persistentRecordedOnHost = "host-a"
+        guard case .writePersistentGenID = decision(for: .defined(.added), domain: copied) else {
+            Issue.record("a definition whose value is recorded on another host is kept"); return
+        }
+        // Started before genidd saw the definition: the value did not come by a migration.
+        var running = facts(live: a, persistent: a, liveStanding: .latestForThisDomain,
+                            persistentStanding: .latestForThisDomain)
+        running.liveRecordedOnHost = "host-a"
+        let actions = GenIDPolicy.actions(for: .reconcile, domain: running)
+        guard case .rotateLive = actions.first else {
+            Issue.record("a copy running with the original's value is kept: \(actions)"); return
+        }
     }
 
     // MARK: no rotation: boot, wakeup, unpause, rename, the rest

@@ -53,8 +53,9 @@ struct OneDecisionPerStateTests {
             let model = PolicyModel.random(using: &random)
             let facts = model.facts
             let reconcile = GenIDPolicy.actions(for: .reconcile, domain: facts)
-            var uninformed: [PolicyEvent] = [.defined(.added), .defined(.updated), .stopped(.migrated)]
-            if model.active { uninformed += [.defined(.fromSnapshot), .started(.migrated), .resumed(.migrated)] }
+            // A migration tells that a value recorded on another host came along.
+            var uninformed: [PolicyEvent] = [.defined(.added), .defined(.updated)]
+            if model.active { uninformed.append(.defined(.fromSnapshot)) } else { uninformed.append(.stopped(.migrated)) }
             // A load tells nothing more unless the domain runs its definition's value.
             if model.active, model.hasGenID, facts.liveValue != nil, facts.liveValue != facts.persistentValue,
                !facts.liveWasDefinitionValue {
@@ -93,6 +94,8 @@ struct PolicyModel: CustomStringConvertible {
     var live: GenerationID?
     var persistent: GenerationID?
     var snapshotHoldsPersistent = false
+    /// The live definition carries the live value (genid's metadata).
+    var liveCarried = false
     var nextOrder = 0
     var doubleRecords = 0
 
@@ -114,6 +117,7 @@ struct PolicyModel: CustomStringConvertible {
             model.live = Bool.random(using: &random) ? model.persistent : pool.randomElement(using: &random)
         }
         model.snapshotHoldsPersistent = !model.active && model.persistent != nil && Bool.random(using: &random)
+        model.liveCarried = model.active && Bool.random(using: &random)
         return model
     }
 
@@ -130,6 +134,10 @@ struct PolicyModel: CustomStringConvertible {
         facts.liveWasDefinitionValue = live.flatMap { ledger[$0] }.map { $0.owner == "web" && $0.persistent } ?? false
         if let record = live.flatMap({ ledger[$0] }), record.owner == "web", record.elsewhere {
             facts.liveRecordedOnHost = "there"
+        }
+        facts.liveValueCarried = liveCarried
+        if let record = persistent.flatMap({ ledger[$0] }), record.owner == "web", record.elsewhere {
+            facts.persistentRecordedOnHost = "there"
         }
         return facts
     }
@@ -159,11 +167,15 @@ struct PolicyModel: CustomStringConvertible {
                 if let live { recordObserved(live, persistent: false) }
             case .rotateLive:
                 live = issue(persistent: false)
+                liveCarried = true  // the rotation carries its value
             case .writePersistentGenID:
                 writePersistent()
             case .giveNewValue:
                 writePersistent()
-                if active, let live, ledger[live]?.owner == "db" { self.live = issue(persistent: false) }
+                if active, let live, ledger[live]?.owner == "db" {
+                    self.live = issue(persistent: false)
+                    liveCarried = true
+                }
             case .recordPersistentValue:
                 if let persistent { recordObserved(persistent, persistent: true) }
             case .recordMove:

@@ -87,9 +87,32 @@ struct LabProcess: Sendable {
         return await offCooperativePool {
             let errorData = ErrorCollector(stderr)
             let output = stdout.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: output, as: UTF8.self), errorData.text())
+            let status = LabProcess.waitForExit(process)
+            return (status, String(decoding: output, as: UTF8.self), errorData.text())
         }
+    }
+
+    /// `waitUntilExit`, with a watchdog: Foundation's `Process` has been
+    /// seen here leaving its exited child a zombie, unreaped, and waiting
+    /// for ever. A child that stays a zombie for 10 s is reaped here.
+    static func waitForExit(_ process: Process) -> Int32 {
+        let pid = process.processIdentifier
+        var zombieSince: ContinuousClock.Instant?
+        while process.isRunning {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            let state = stat.split(separator: ")").last?.split(separator: " ").first
+            if state == "Z" {
+                let since = zombieSince ?? .now
+                zombieSince = since
+                var status: Int32 = 0
+                if ContinuousClock.now - since > .seconds(10), waitpid(pid, &status, WNOHANG) == pid {
+                    print("LabProcess: genid-lab (pid \(pid)) exited but Foundation did not reap it; reaped here")
+                    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                }
+            }
+            usleep(50_000)
+        }
+        return process.terminationStatus
     }
 
     /// Polls until a QEMU of this run is running.

@@ -63,6 +63,14 @@ struct DomainXMLContinuityTests {
         #expect(throws: LibvirtError.self) { try DomainXML.carryingGenerationToQEMU(in: noGenID) }
     }
 
+    @Test func aRestoreDropsTheDeviceValueAMigrationGave() throws {
+        let migrated = try #require(try DomainXML.carryingGenerationToQEMU(in: live(carrying: given)))
+        let restored = try #require(try DomainXML.droppingQEMUDeviceValue(in: migrated))
+        #expect(try DomainXML.qemuDeviceValue(in: restored) == booted, "libvirt's <genid> applies again")
+        #expect(!restored.contains("override"))
+        #expect(try DomainXML.droppingQEMUDeviceValue(in: live(carrying: given)) == nil, "nothing to drop")
+    }
+
     @Test func metadataElementIsWhatTheReaderFinds() {
         #expect(DomainXML.carriedGenerationMetadata(given.uppercased()) == "<generation>\(given)</generation>")
     }

@@ -76,9 +76,10 @@ struct ActionExecutor: Sendable {
             return ActionOutcome(readinessValue: value)
 
         case .reassertAfterReset:
-            // QEMU's device value is libvirt's live <genid>; stale only if genid
+            // QEMU's device value (libvirt's live <genid>, or the value a
+            // migration's destination was created with); stale only if genid
             // gave the guest another value in this QEMU process.
-            guard let stale = domain.libvirtLiveValue,
+            guard let stale = domain.qemuValue ?? domain.libvirtLiveValue,
                   let current = try await effects.valueGivenInThisRun(store: store), current != stale else {
                 return ActionOutcome()
             }

@@ -81,11 +81,16 @@ actor DomainGuard {
         await applyInTurn(.reconcile, to: domain)
     }
 
-    private func applyInTurn(_ event: PolicyEvent, to domain: Domain) async {
-        _ = try? await queue.run(domain.uuidString) { await self.apply(event, to: domain) }
+    private func applyInTurn(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async {
+        _ = try? await queue.run(domain.uuidString) { await self.apply(event, to: domain, look: look) }
     }
 
-    private func apply(_ event: PolicyEvent, to domain: Domain) async {
+    /// How often, and how far apart, a domain libvirt is moving is looked at
+    /// again (about 5 minutes).
+    static let transitLooks = 150
+    static let transitInterval: Duration = .seconds(2)
+
+    private func apply(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async {
         let name = domain.name
         let rule = GenIDPolicy.rule(for: event)
         let isReset = rule == .guestReset
@@ -96,12 +101,28 @@ actor DomainGuard {
         defer { if isReset { resetsHandled[domain.uuidString] = .now } }
         do {
             guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
+            // Mid-migration (either side) or while QEMU starts, guest memory
+            // is not the guest's yet: handle the event again once libvirt is
+            // done (what follows may say nothing, e.g. STARTED/BOOTED).
+            if !isReset, (try? domain.isInTransit()) == true {
+                logger.debug("libvirt is moving or starting the domain; looking again shortly",
+                             metadata: ["domain": "\(name)", "event": "\(event)", "look": "\(look)"])
+                if look < Self.transitLooks {
+                    Task {
+                        try? await Task.sleep(for: Self.transitInterval)
+                        await self.applyInTurn(event, to: domain, look: look + 1)
+                    }
+                }
+                return
+            }
             let observation = rule == .stateLoaded
                 ? try await settledObservation(of: domain) : try DomainObservation.read(domain)
-            let actions = GenIDPolicy.actions(for: event, domain: try await observation.facts(store: store))
+            let qemuStarted = rule == .stateLoaded ? try? ResetRepair.qemuStarted(domain: name) : nil
+            let facts = try await observation.facts(store: store, qemuStarted: qemuStarted)
+            let actions = GenIDPolicy.actions(for: event, domain: facts)
             notes[name, default: Note()].lastAction = "\(event): " + actions.map(\.description).joined(separator: "; ")
             let effects = LibvirtDomainEffects(domain: domain, connection: connection, logger: logger)
-            var readinessBegun = false
+            var readinessBegun = false, rotated = false
             for action in actions {
                 if case .none = action {
                     logger.debug("no action", metadata: ["domain": "\(name)", "event": "\(event)", "action": "\(action)"])
@@ -110,7 +131,15 @@ actor DomainGuard {
                 }
                 let outcome = try await executor.execute(action, event: event, on: observation, effects: effects)
                 readinessBegun = readinessBegun || outcome.readinessValue != nil
+                rotated = rotated || outcome.rotation != nil
                 await conclude(outcome, for: observation)
+            }
+            // The guest's value travels with the domain (a rotation carries its
+            // own). Not one recorded on another host and left as it was: this
+            // host does not vouch for it.
+            if !rotated, !isReset, observation.isActive, let guest = observation.guestValue,
+               observation.carriedValue != guest, facts.liveRecordedOnHost == nil {
+                try LiveValueCarrier(domain: domain, logger: logger).keep(guest)
             }
             // A running guest's readiness is known for whatever value it runs
             // with (a boot recorded only as its definition's value, too).

@@ -78,7 +78,9 @@ struct DomainObservation: Sendable {
 
     /// The policy's view: this observation plus what the ledger says of its
     /// two values (one question to the store: `GenerationStore.view`).
-    func facts(store: any GenerationStore) async throws -> DomainFacts {
+    /// `qemuStarted`: when the running QEMU process started, given after a
+    /// state load (`DomainFacts.liveRecordedBeforeThisRun`).
+    func facts(store: any GenerationStore, qemuStarted: Date? = nil) async throws -> DomainFacts {
         let view = try await store.view(of: [liveValue, persistentValue].compactMap { $0 }, for: identity)
         let owners = view.records.mapValues { (name: $0.vm.name, isThisDomain: $0.vm.isSameVM(as: identity)) }
         let liveWasDefinitionValue = liveValue.flatMap { view.records[$0] }
@@ -89,9 +91,16 @@ struct DomainObservation: Sendable {
             latestLive: view.latestLive?.value, latestPersistent: view.latestPersistent?.value)
         facts.snapshotWithPersistentValue = snapshotWithPersistentValue
         facts.liveWasDefinitionValue = liveWasDefinitionValue
-        if let record = liveValue.flatMap({ view.records[$0] }), record.vm.isSameVM(as: identity),
-           let host = record.host, !host.isEmpty, host != store.host {
-            facts.liveRecordedOnHost = host
+        func otherHost(of value: GenerationID?) -> String? {
+            guard let record = value.flatMap({ view.records[$0] }), record.vm.isSameVM(as: identity),
+                  let host = record.host, !host.isEmpty, host != store.host else { return nil }
+            return host
+        }
+        facts.liveRecordedOnHost = otherHost(of: liveValue)
+        facts.persistentRecordedOnHost = otherHost(of: persistentValue)
+        facts.liveValueCarried = liveValue != nil && carriedValue == liveValue
+        if let qemuStarted, let record = liveValue.flatMap({ view.records[$0] }), record.vm.isSameVM(as: identity) {
+            facts.liveRecordedBeforeThisRun = record.createdAt < qemuStarted
         }
         return facts
     }

@@ -28,8 +28,7 @@ struct LiveValueCarrier: Sendable {
     func carry(_ value: GenerationID) throws {
         let name = domain.name
         guard try !domain.hasActiveJob() else { throw DaemonError.jobInProgress(domain: name) }
-        try domain.setMetadata(element: DomainXML.carriedGenerationMetadata(value.description),
-                               key: DomainXML.continuityPrefix, namespace: DomainXML.continuityNamespace, live: true)
+        try set(value)
         guard try domain.hasActiveJob() else { return }
         logger.warning("a libvirt job began while genidd gave a new value; cancelling it",
                        metadata: ["domain": "\(name)", "value": "\(value)"])
@@ -38,5 +37,21 @@ struct LiveValueCarrier: Sendable {
         } catch {
             throw DaemonError.jobInProgress(domain: name)
         }
+    }
+
+    /// Outside a rotation: makes the metadata hold the value the guest runs
+    /// with (read from guest memory), so that every running domain's value
+    /// travels with it, and a destination tells a domain that arrived by a
+    /// live migration (its live definition carries its value) from a copy
+    /// started there. Skipped while a job runs: a migration then takes
+    /// whatever it read, and the guest's value is the same either way.
+    func keep(_ current: GenerationID) throws {
+        guard try !domain.hasActiveJob() else { return }
+        try set(current)
+    }
+
+    private func set(_ value: GenerationID) throws {
+        try domain.setMetadata(element: DomainXML.carriedGenerationMetadata(value.description),
+                               key: DomainXML.continuityPrefix, namespace: DomainXML.continuityNamespace, live: true)
     }
 }

@@ -42,6 +42,18 @@ public struct DomainFacts: Sendable, Hashable {
     /// here): the domain migrated from there. nil when the record is on
     /// this host, names no host, or there is none.
     public var liveRecordedOnHost: String? = nil
+    /// The same for `persistentValue`: this definition came from another
+    /// host (copied there, or brought along by a migration).
+    public var persistentRecordedOnHost: String? = nil
+    /// The live definition carries `liveValue` (genid's metadata, kept by
+    /// the genidd of the host the domain ran on): it arrived by a live
+    /// migration, not as a copy started here.
+    public var liveValueCarried = false
+    /// The ledger recorded `liveValue` for this domain before the running
+    /// QEMU process started (asked only after a state load): the loaded
+    /// state brought a value the guest had before (a saved image or a
+    /// snapshot whose QEMU device value genid had set at a migration).
+    public var liveRecordedBeforeThisRun = false
 
     public init(
         name: String, isActive: Bool, hasGenIDElement: Bool,

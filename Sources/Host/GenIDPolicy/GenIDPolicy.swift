@@ -96,7 +96,9 @@ extension GenIDPolicy.Rule {
             knowledge = .stateLoaded
         case .definitionReverted:
             knowledge = domain.isActive ? .nothing : .inactiveRevert
-        case .definitionChanged, .reconcile, .migration:
+        case .migration:
+            knowledge = .migrated
+        case .definitionChanged, .reconcile:
             knowledge = .nothing
         }
         guard domain.hasGenIDElement else { return [.reportMissingGenID] }
@@ -127,6 +129,9 @@ extension GenIDPolicy.Rule {
         /// An inactive revert: the persistent value is a snapshot's, even
         /// when the snapshot lookup found none.
         case inactiveRevert
+        /// A live migration: a live value recorded on another host came
+        /// with the domain, even when its definition carries no value.
+        case migrated
     }
 
     /// The running guest's value: fresh -> check and record; this domain's
@@ -138,6 +143,11 @@ extension GenIDPolicy.Rule {
     /// counts only if the ledger says the domain booted with it.
     static func liveCorrection(_ domain: DomainFacts, knowledge: Knowledge, definitionKept: Bool) -> PolicyAction? {
         guard domain.isActive, let live = domain.liveValue else { return nil }
+        if knowledge == .stateLoaded, domain.liveRecordedBeforeThisRun,
+           [.latestForThisDomain, .earlierForThisDomain].contains(domain.liveStanding) {
+            return .rotateLive(reason: "after a state load the guest runs with a value it had before this QEMU "
+                + "process started (the loaded state brought its QEMU device value along)")
+        }
         let sameAsDefinition = definitionKept && live == domain.persistentValue
         let bootedWithDefinition = knowledge != .stateLoaded && (sameAsDefinition || domain.liveWasDefinitionValue)
         switch domain.liveStanding {
@@ -145,15 +155,25 @@ extension GenIDPolicy.Rule {
             // A boot with the definition's value: recorded once, as persistent.
             return bootedWithDefinition ? nil : .checkFreshAndRecord
         case .latestForThisDomain:
-            // Recorded on another host: the domain migrated here (a fleet ledger).
-            return domain.liveRecordedOnHost.map { .recordMove(from: $0) }
+            return recordedElsewhere(domain, knowledge: knowledge)
         case .earlierForThisDomain:
-            // Booted with its definition's value, and migrated here since.
-            if bootedWithDefinition { return domain.liveRecordedOnHost.map { .recordMove(from: $0) } }
+            if bootedWithDefinition { return recordedElsewhere(domain, knowledge: knowledge) }
             return .rotateLive(reason: "the live value is one this domain had before: its state was rewound")
         case .otherDomain(let owner):
             return .rotateLive(reason: "the live value belongs to domain '\(owner)'")
         }
+    }
+
+    /// This domain's current value, recorded on another host (a fleet
+    /// ledger): moved here by a live migration (the event says so, or the
+    /// live definition carries the value) -> move the record; otherwise a
+    /// copy of the VM, with its UUID, runs here with the value the
+    /// original may still run with -> rotate.
+    static func recordedElsewhere(_ domain: DomainFacts, knowledge: Knowledge) -> PolicyAction? {
+        guard let host = domain.liveRecordedOnHost else { return nil }
+        if knowledge == .migrated || domain.liveValueCarried { return .recordMove(from: host) }
+        return .rotateLive(reason: "the live value is recorded for this VM on host '\(host)' and did not come "
+            + "here by a live migration: a copy of the VM runs here")
     }
 
     /// The persistent definition's value (what the next start uses):
@@ -165,6 +185,14 @@ extension GenIDPolicy.Rule {
                 reason: "inactive revert: libvirt keeps the snapshot's value, so the next start would repeat it")
         }
         guard domain.persistentValue != nil else { return nil }
+        // This domain's value, but recorded on another host: the definition was
+        // copied from there (a VM copied with its UUID may still run there).
+        if let host = domain.persistentRecordedOnHost,
+           [.latestForThisDomain, .earlierForThisDomain].contains(domain.persistentStanding) {
+            return .writePersistentGenID(
+                reason: "the definition's value is recorded on host '\(host)': the definition came from there "
+                    + "(a copy, or a migration), so the next start here gets a value of its own")
+        }
         switch domain.persistentStanding {
         case .otherDomain(let owner):
             return .giveNewValue(reason: "domain '\(owner)' has the same value (a clone or copied XML)")

@@ -21,6 +21,30 @@ extension Domain {
         return info.type != Int32(VIR_DOMAIN_JOB_NONE.rawValue)
     }
 
+    /// Whether libvirt is bringing the domain in or taking it away now: the
+    /// destination's domain of a migration is paused ("starting up", then
+    /// "migrating") and has no job statistics, as is any domain whose QEMU
+    /// is still starting (a boot, a restore); the source's job has a
+    /// migration as its operation (`virDomainGetJobStats`).
+    public func isInTransit() throws(LibvirtError) -> Bool {
+        let state = try state()
+        if state.state == .paused, state.reason == cInt(VIR_DOMAIN_PAUSED_MIGRATION)
+            || state.reason == cInt(VIR_DOMAIN_PAUSED_STARTING_UP) {
+            return true
+        }
+        var type: Int32 = 0
+        var parameters: virTypedParameterPtr?
+        var count: Int32 = 0
+        try check(virDomainGetJobStats(pointer, &type, &parameters, &count, 0),
+                  "reading the job of domain '\(name)'")
+        defer { virTypedParamsFree(parameters, count) }
+        guard type != Int32(VIR_DOMAIN_JOB_NONE.rawValue) else { return false }
+        var operation: Int32 = 0
+        guard virTypedParamsGetInt(parameters, count, VIR_DOMAIN_JOB_OPERATION, &operation) == 1 else { return false }
+        return operation == Int32(VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN.rawValue)
+            || operation == Int32(VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT.rawValue)
+    }
+
     /// `virDomainAbortJob`: cancels the domain's long job (a migration fails
     /// with "operation aborted").
     public func abortJob() throws(LibvirtError) {

@@ -82,6 +82,31 @@ extension DomainXML {
         return try settingQEMUDeviceValue(carried, in: xml)
     }
 
+    /// For a restore (libvirt's `restore begin` hook): the definition without
+    /// the vmgenid device value a migration's destination was created with,
+    /// so that libvirt's own value (fresh at every restore) applies again;
+    /// nil when there is none. The loaded state is not the guest's present.
+    public static func droppingQEMUDeviceValue(in xml: String) throws(LibvirtError) -> String? {
+        guard try DomainXMLReader.read(xml).qemuGUIDOverride != nil else { return nil }
+        let root = try domainElement(xml)
+        let elements = { (parent: XMLElement, name: String) in
+            (parent.children ?? []).compactMap { $0 as? XMLElement }.filter { $0.localName == name && $0.uri == qemuNamespace }
+        }
+        for override in elements(root, "override") {
+            for device in elements(override, "device") where device.attribute(forName: "alias")?.stringValue == vmgenidDeviceAlias {
+                for frontend in elements(device, "frontend") {
+                    for property in elements(frontend, "property") where property.attribute(forName: "name")?.stringValue == "guid" {
+                        property.detach()
+                    }
+                    if elements(frontend, "property").isEmpty { frontend.detach() }
+                }
+                if (device.children ?? []).compactMap({ $0 as? XMLElement }).isEmpty { device.detach() }
+            }
+            if (override.children ?? []).compactMap({ $0 as? XMLElement }).isEmpty { override.detach() }
+        }
+        return root.xmlString
+    }
+
     /// `xml` with `<qemu:override>` setting the vmgenid device's `guid` to
     /// `value` (added, or changed where it exists).
     static func settingQEMUDeviceValue(_ value: String, in xml: String) throws(LibvirtError) -> String {

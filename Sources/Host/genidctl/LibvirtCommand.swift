@@ -6,7 +6,7 @@ struct LibvirtCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "libvirt",
         abstract: "Prepare libvirt domains for genid.",
-        subcommands: [EnableCommand.self, MigrateXMLCommand.self])
+        subcommands: [EnableCommand.self, MigrateXMLCommand.self, RestoreXMLCommand.self])
 
     struct EnableCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -52,18 +52,49 @@ struct LibvirtCommand: ParsableCommand {
                 cannot read, so that libvirt fails the migration rather than show \
                 the guest an older value.
 
-                Example (what the hook does):
-                  genidctl libvirt migrate-xml < incoming.xml > changed.xml
+                Example (a running domain's live XML: prints nothing, QEMU's device \
+                holds the guest's value unless genid rotated it in place):
+                  virsh dumpxml web1 | genidctl libvirt migrate-xml
                 """)
 
         func run() throws {
-            let input = FileHandle.standardInput.readDataToEndOfFile()
-            guard let xml = String(data: input, encoding: .utf8), !xml.isEmpty else {
-                throw ValidationError("no domain definition on standard input")
-            }
-            if let changed = try DomainXML.carryingGenerationToQEMU(in: xml) {
+            if let changed = try DomainXML.carryingGenerationToQEMU(in: try readDefinition()) {
                 print(changed)
             }
         }
     }
+
+    struct RestoreXMLCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "restore-xml",
+            abstract: "For libvirt's restore hook: let libvirt give a restored domain a fresh value.",
+            discussion: """
+                Reads the definition of a saved image being restored on standard \
+                input. If an earlier migration had genid create the domain's vmgenid \
+                device with the guest's value (<qemu:override>), prints the \
+                definition without it, so that the restored QEMU gets libvirt's own \
+                value, fresh at every restore; otherwise prints nothing ("unchanged"). \
+                Never calls libvirt or genidd; qemu/hooks/genid runs it for \
+                'restore begin'. Exits 1, printing nothing, on a definition it \
+                cannot read.
+
+                Example (a running domain's live XML, which a save would store):
+                  virsh dumpxml web1 | genidctl libvirt restore-xml
+                """)
+
+        func run() throws {
+            if let changed = try DomainXML.droppingQEMUDeviceValue(in: try readDefinition()) {
+                print(changed)
+            }
+        }
+    }
+}
+
+/// The domain XML a hook passes on standard input.
+func readDefinition() throws -> String {
+    let input = FileHandle.standardInput.readDataToEndOfFile()
+    guard let xml = String(data: input, encoding: .utf8), !xml.isEmpty else {
+        throw ValidationError("no domain definition on standard input")
+    }
+    return xml
 }

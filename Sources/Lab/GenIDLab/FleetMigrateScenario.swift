@@ -36,44 +36,14 @@ public struct FleetMigrateScenario: Sendable {
     }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async -> LabReport {
-        let name = chaos ? "fleet-migrate-chaos" : "fleet-migrate"
-        var report = LabReport(scenario: name, backend: "libvirt")
-        report.accelerator = MachineConfiguration.Accelerator.tcg.rawValue
-        let image: GuestImage
-        do {
-            image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
-        } catch {
-            return LabReport.failed(name, error)
-        }
-        report.guestKernel = image.kernel.release
-        report.consoleLog = settings.consoleLogPath(scenario: name, release: image.kernel.release)
         let (settings, chaos) = (self.settings, self.chaos)
-        let logPrefix = "\(settings.buildDirectory)/logs/\(name)-genidd"
-        do {
-            report = try await LabFleet.with(runRoot: settings.runRoot, logPrefix: logPrefix, progress: progress) {
-                [report] fleet, postgres, ledger in
-                var report = report
-                if let version = try? fleet.a.connection.libvirtVersion() {
-                    report.qemuVersion = "libvirt \(version.major).\(version.minor).\(version.micro)"
-                }
-                let disturbances = chaos ? FleetChaos(fleet: fleet, postgres: postgres, progress: progress) : nil
-                let run = FleetMigrateRun(settings: settings, fleet: fleet, ledger: ledger, postgres: postgres,
-                                          chaos: disturbances, progress: progress)
-                do {
-                    try await run.run(image: image, report: &report)
-                } catch {
-                    report.error = "\(error)"
-                    report.check("scenario ran to completion", false, "\(error)")
-                }
-                report.chaos = disturbances?.log
-                return report
-            }
-        } catch {
-            report.error = "\(error)"
-            report.check("scenario ran to completion", false, "\(error)")
+        return await LabFleet.report(scenario: chaos ? "fleet-migrate-chaos" : "fleet-migrate", settings: settings,
+                                     progress: progress) { fleet, postgres, ledger, image, report in
+            let disturbances = chaos ? FleetChaos(fleet: fleet, postgres: postgres, progress: progress) : nil
+            defer { report.chaos = disturbances?.log }
+            try await FleetMigrateRun(settings: settings, fleet: fleet, ledger: ledger, chaos: disturbances,
+                                      progress: progress).run(image: image, report: &report)
         }
-        report.conclude()
-        return report
     }
 }
 
@@ -82,7 +52,6 @@ struct FleetMigrateRun: Sendable {
     let settings: LabSettings
     let fleet: LabFleet
     let ledger: any GenerationStore
-    let postgres: LabPostgres
     let chaos: FleetChaos?
     let progress: @Sendable (String) -> Void
 
@@ -230,16 +199,6 @@ struct FleetMigrateRun: Sendable {
         let trail = try await ledger.auditTrail(vm: domain.name, limit: nil)
         let moves = trail.filter { $0.kind == "moved" }
         report.check("the audit trail shows the moves", moves.count >= 3, "\(moves.count) 'moved' entries")
-    }
-
-    /// Polls `condition` until it holds or `timeout` passes.
-    func eventually(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return true }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        return (try? await condition()) == true
     }
 }
 

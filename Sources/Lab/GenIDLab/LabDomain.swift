@@ -157,17 +157,23 @@ public actor LabDomain {
     /// A clone made the way people copy VMs by hand: `source`'s persistent
     /// XML with a new name, no UUID, and a copy of its disk, defined as is
     /// (its `<genid>` value included). Not started.
+    ///
+    /// With `keepingIdentity` (for a copy to another libvirt host) the name
+    /// and UUID stay too: the copy is, to libvirt and to the ledger, the same
+    /// VM as the source.
     public static func defineCopy(of source: LabDomain, connection: Connection,
-                                  runRoot: String = RunDirectory.defaultRoot, hostRoot: String = "") async throws
-        -> LabDomain {
+                                  runRoot: String = RunDirectory.defaultRoot, hostRoot: String = "",
+                                  keepingIdentity: Bool = false) async throws -> LabDomain {
         let sourceXML = try source.domain.xmlDescription(inactive: true)
-        return try await define(source.configuration, connection: connection, runRoot: runRoot,
-                                hostRoot: hostRoot) { name, directory in
+        return try await define(source.configuration, connection: connection, runRoot: runRoot, hostRoot: hostRoot,
+                                name: keepingIdentity ? source.name : nil) { name, directory in
             try Subprocess.check(["cp", "--sparse=always", source.diskPath, directory.disk])
             var xml = sourceXML.replacingOccurrences(of: "<name>\(source.name)</name>", with: "<name>\(name)</name>")
                 .replacingOccurrences(of: source.diskPath, with: directory.disk)
                 .replacingOccurrences(of: source.consoleLogPath, with: directory.consoleLog)
-            if let uuid = xml.range(of: #"<uuid>[^<]*</uuid>"#, options: .regularExpression) { xml.removeSubrange(uuid) }
+            if !keepingIdentity, let uuid = xml.range(of: #"<uuid>[^<]*</uuid>"#, options: .regularExpression) {
+                xml.removeSubrange(uuid)
+            }
             return xml
         }
     }
@@ -175,11 +181,11 @@ public actor LabDomain {
     /// Defines a domain with a fresh name and run directory from the XML
     /// `makeXML` returns; registers its removal with LabCleanup.
     private static func define(_ configuration: LabDomainConfiguration, connection: Connection, runRoot: String,
-                               hostRoot: String = "", makeXML: @escaping @Sendable (String, RunDirectory) throws -> String) async throws
+                               hostRoot: String = "", name chosen: String? = nil, makeXML: @escaping @Sendable (String, RunDirectory) throws -> String) async throws
         -> LabDomain {
         try await runBlocking {
             sweepStale(connection: connection)
-            let name = "\(namePrefix)\(getpid())-\(String(format: "%08x", UInt32.random(in: 0...UInt32.max)))"
+            let name = chosen ?? "\(namePrefix)\(getpid())-\(String(format: "%08x", UInt32.random(in: 0...UInt32.max)))"
             let directory = try RunDirectory.create(in: runRoot, name: "libvirt")
             do {
                 let xml = try makeXML(name, directory)

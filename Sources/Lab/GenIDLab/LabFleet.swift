@@ -211,3 +211,56 @@ extension LabFleet {
         return FleetMigration(domain: arrived, elapsed: elapsed, downtime: downtime ?? nil)
     }
 }
+
+extension LabFleet {
+    /// The frame of every fleet scenario: the guest image, a private
+    /// PostgreSQL server and a fleet on it, `body` with all of them, and the
+    /// report (an error ends the scenario as a failed check). Nothing is
+    /// left running on any path.
+    static func report(scenario: String, settings: LabSettings, progress: @escaping @Sendable (String) -> Void,
+                       _ body: @escaping @Sendable (LabFleet, LabPostgres, any GenerationStore, GuestImage,
+                                                    inout LabReport) async throws -> Void) async -> LabReport {
+        var report = LabReport(scenario: scenario, backend: "libvirt")
+        report.accelerator = MachineConfiguration.Accelerator.tcg.rawValue
+        let image: GuestImage
+        do {
+            image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
+        } catch {
+            return LabReport.failed(scenario, error)
+        }
+        report.guestKernel = image.kernel.release
+        report.consoleLog = settings.consoleLogPath(scenario: scenario, release: image.kernel.release)
+        do {
+            report = try await with(runRoot: settings.runRoot, logPrefix: "\(settings.buildDirectory)/logs/\(scenario)-genidd",
+                                    progress: progress) { [report] fleet, postgres, ledger in
+                var report = report
+                if let version = try? fleet.a.connection.libvirtVersion() {
+                    report.qemuVersion = "libvirt \(version.major).\(version.minor).\(version.micro)"
+                }
+                do {
+                    try await body(fleet, postgres, ledger, image, &report)
+                } catch {
+                    report.error = "\(error)"
+                    report.check("scenario ran to completion", false, "\(error)")
+                }
+                return report
+            }
+        } catch {
+            report.error = "\(error)"
+            report.check("scenario ran to completion", false, "\(error)")
+        }
+        report.conclude()
+        return report
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes (an error counts as
+/// "not yet"): for what another process (genidd) does in its own time.
+func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+    return (try? await condition()) == true
+}

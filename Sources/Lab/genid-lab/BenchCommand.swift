@@ -239,7 +239,7 @@ struct FleetMigrateBenchCommand: AsyncParsableCommand {
             the guest its value.
 
             Example:
-              genid-lab bench fleet-migrate --rounds 3 --kernel 6.1
+              genid-lab bench fleet-migrate --rounds 1 --kernel 6.1
             """
     )
     @OptionGroup var lab: LabOptions

@@ -175,6 +175,32 @@ struct FleetMigrateCommand: AsyncParsableCommand {
     }
 }
 
+struct FleetCloneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet-clone",
+        abstract: "Check that a domain copied to another host runs there with a value never seen before.",
+        discussion: """
+            Starts a PostgreSQL server of its own (the fleet ledger) and two libvirt \
+            hosts on this machine (as fleet-migrate does). A domain runs on host a; \
+            its persistent XML and a copy of its disk are defined on host b twice: \
+            verbatim (same name and UUID) and renamed without a UUID. Before each \
+            copy starts, b's genidd must have given its definition a new value; \
+            the copy must run with it (seen from inside), never seen before, \
+            recorded in the fleet ledger on host b; the original keeps its value.
+
+            Example:
+              genid-lab scenario fleet-clone --kernel 6.1 --json
+
+            \(libvirtSetup)
+            """)
+    @OptionGroup var lab: LabOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        try await runScenario(json: json) { await FleetCloneScenario(settings: lab.settings).run(progress: $0) }
+    }
+}
+
 struct LibvirtScenarioOptions: ParsableArguments {
     @OptionGroup var lab: LabOptions
     @Flag(help: "Print the report as JSON.") var json = false

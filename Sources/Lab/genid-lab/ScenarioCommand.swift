@@ -16,7 +16,8 @@ struct ScenarioCommand: AsyncParsableCommand {
                       QEMUMigrateUnprotectedCommand.self, SysGenIDABICommand.self,
                       LibvirtRevertCommand.self, LibvirtRestoreCommand.self, LibvirtCloneCommand.self,
                       LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self,
-                      FleetOutageCommand.self, RebootAfterRotateCommand.self, FleetMigrateCommand.self]
+                      FleetOutageCommand.self, RebootAfterRotateCommand.self, FleetMigrateCommand.self,
+                      FleetCloneCommand.self]
     )
 }
 
