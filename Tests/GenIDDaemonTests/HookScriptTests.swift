@@ -43,7 +43,7 @@ import Glibc
         let result = try run.wait()
         #expect(result.exitStatus == 0)
         #expect(result.readAllOfStdin)
-        #expect(run.recordedArguments() == nil, "genidctl must not run for \(operation)")
+        #expect(run.recordedArguments(within: 0.5) == nil, "genidctl must not run for \(operation)")
     }
 
     @Test func migrateBeginPrintsWhatGenIDCtlMakesOfTheIncomingXML() throws {
@@ -99,16 +99,21 @@ import Glibc
         #expect(run.recordedArguments() != nil)
     }
 
-    @Test func exitsZeroWithinThreeSecondsWhenGenIDCtlHangs() throws {
+    @Test func aHungGenIDCtlIsKilledWithinThreeSeconds() throws {
         let run = try HookRun(fake: "exec sleep 30", arguments: ["web1", "started", "begin", "-"])
         defer { run.cleanUp() }
         let result = try run.wait()
         #expect(result.exitStatus == 0)
+        // The hook itself returns at once; this runner (unlike libvirt, which
+        // closes every other descriptor for a hook) sees the exit only when the
+        // background genidctl, which inherits its descriptors, is gone.
         #expect(result.seconds < 3, "took \(result.seconds) s")
         #expect(result.stdout.isEmpty)
         #expect(run.recordedArguments() != nil)
-        // The hung genidctl was killed, not left behind.
+        // The hung genidctl is killed (2 s, then 1 s more), not left behind.
         #expect(run.fakePID() != nil)
+        let deadline = Date().addingTimeInterval(5)
+        while run.leftoverFakePID() != nil, Date() < deadline { usleep(50_000) }
         #expect(run.leftoverFakePID() == nil, "the hung fake genidctl still runs")
     }
 
@@ -206,9 +211,16 @@ private final class HookRun: @unchecked Sendable {
         return Result(exitStatus: status, seconds: seconds, stdout: stdout, readAllOfStdin: wroteAll)
     }
 
-    /// The fake genidctl's arguments, nil if it never ran.
-    func recordedArguments() -> [String]? {
-        guard let text = try? String(contentsOf: directory.appendingPathComponent("args"), encoding: .utf8) else {
+    /// The fake genidctl's arguments, nil if it never ran. The hook starts
+    /// `notify` in the background: give it up to 2 s to show up.
+    func recordedArguments(within seconds: Double = 2) -> [String]? {
+        let deadline = Date().addingTimeInterval(seconds)
+        var text = try? String(contentsOf: directory.appendingPathComponent("args"), encoding: .utf8)
+        while text == nil, Date() < deadline {
+            usleep(20_000)
+            text = try? String(contentsOf: directory.appendingPathComponent("args"), encoding: .utf8)
+        }
+        guard let text else {
             return nil
         }
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)

@@ -103,11 +103,13 @@ actor DomainGuard {
             guard let connection else { throw DaemonError.libvirtUnavailable("not connected") }
             // Mid-migration (either side) or while QEMU starts, guest memory
             // is not the guest's yet: handle the event again once libvirt is
-            // done (what follows may say nothing, e.g. STARTED/BOOTED).
+            // done (what follows may say nothing, e.g. STARTED/BOOTED). A
+            // reconciliation needs no second look: genidd follows the events
+            // already, and the arrival's or start's event comes.
             if !isReset, (try? domain.isInTransit()) == true {
-                logger.debug("libvirt is moving or starting the domain; looking again shortly",
+                logger.debug("libvirt is moving or starting the domain; its next look decides",
                              metadata: ["domain": "\(name)", "event": "\(event)", "look": "\(look)"])
-                if look < Self.transitLooks {
+                if rule != .reconcile, look < Self.transitLooks {
                     Task {
                         try? await Task.sleep(for: Self.transitInterval)
                         await self.applyInTurn(event, to: domain, look: look + 1)

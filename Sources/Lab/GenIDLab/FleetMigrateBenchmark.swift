@@ -7,13 +7,15 @@ import Libvirt
 /// and with genid's continuity (the order flipped every round), so both
 /// kinds move the same guest under the same load.
 ///
-/// - with genid: `genidctl rotate` first (the guest's value is then one its
-///   QEMU device does not hold), then the migration: the destination's hook
-///   creates the new QEMU with the carried value;
-/// - plain: genid's hook turned off on the destination and nothing to
-///   carry, libvirt's migration as it is without genid.
-///
-/// Each migration starts after the guest has settled for two seconds.
+/// Before each migration `genidctl rotate` gives the guest a new value in
+/// its QEMU process (its QEMU device then holds an older one), and the
+/// guest settles for two seconds; then
+/// - with genid: the destination's hook creates the new QEMU with the
+///   carried value (the guest keeps its value: checked);
+/// - plain: genid's hook is off on the destination, libvirt's migration as
+///   it is without genid (the guest is shown its QEMU device's older value).
+/// So both kinds move the same guest in the same state; only the hook
+/// differs (genidd runs on both hosts throughout).
 /// Downtime is libvirt's (`virDomainGetJobStats`, completed job, on the
 /// destination); the whole job's time is reported too. Medians and ratios.
 public struct FleetMigrateBenchmark: Sendable {
@@ -67,12 +69,10 @@ public struct FleetMigrateBenchmark: Sendable {
                     for withGenid in round % 2 == 0 ? [false, true] : [true, false] {
                         let there = fleet.other(than: here)
                         fleet.setHook(enabled: withGenid, on: there)
-                        if withGenid {
-                            let (genidd, request) = (here.genidd, ControlRequest(command: .rotate, domain: domain.name))
-                            let response = try await runBlocking { try genidd.send(request) }
-                            guard response.ok else {
-                                throw LabError.agentProtocol("genidctl rotate: \(response.error ?? "refused")")
-                            }
+                        let (genidd, request) = (here.genidd, ControlRequest(command: .rotate, domain: domain.name))
+                        let response = try await runBlocking { try genidd.send(request) }
+                        guard response.ok else {
+                            throw LabError.agentProtocol("genidctl rotate: \(response.error ?? "refused")")
                         }
                         let before = try await domain.observeAfterSettling()
                         let migration = try await fleet.migrate(domain, from: here, to: there)

@@ -230,10 +230,11 @@ struct FleetMigrateBenchCommand: AsyncParsableCommand {
         discussion: """
             Two libvirt hosts on this machine (as in 'scenario fleet-migrate'),
             one guest migrated back and forth --rounds times each way,
-            alternately plain (genid's hook off on the destination, nothing to
-            carry) and with genid (genidctl rotate first, so the destination's
-            hook carries the guest's value into the new QEMU), the order
-            flipped every round. Downtime is libvirt's (completed job
+            each time after genidctl rotate and two seconds of quiet,
+            alternately plain (genid's hook off on the destination: the guest
+            is shown its QEMU device's older value) and with genid (the
+            destination's hook carries the guest's value into the new QEMU),
+            the order flipped every round. Downtime is libvirt's (completed job
             statistics on the destination). Prints both medians, their ratio,
             the ratio of the whole jobs, and whether every genid migration left
             the guest its value.
