@@ -16,7 +16,11 @@ import VMGenID
 ///    b → a: the value travels in the live definition and the destination's
 ///    hook creates a's QEMU with it; a guest reset on a keeps it too;
 /// 3. `genidctl rotate` on a, then a → b (the destination's QEMU device
-///    value is changed, not added).
+///    value is changed, not added);
+/// 4. on b, whose QEMU holds the carried value: a running snapshot and
+///    libvirt's revert (the snapshot's definition brings that value along:
+///    genidd must give a fresh one), then a save and a restore (the restore
+///    hook drops it: libvirt's fresh value applies).
 ///
 /// Every time, from inside the guest: the same value, the same sysgenid
 /// counter, no VM fork in the kernel log; in the fleet ledger the value's
@@ -89,6 +93,10 @@ struct FleetMigrateRun: Sendable {
                                label: "genidctl rotate on host a", seen: &seen, report: &report)
             domain = try await migrateAndCheck(domain, from: fleet.a, to: fleet.b, label: "after a rotation",
                                                carried: true, report: &report)
+
+            // 4. state loads on b, whose QEMU device holds the carried value
+            try await checkSnapshotRevert(domain, seen: &seen, report: &report)
+            try await checkRestore(domain, seen: &seen, report: &report)
 
             try await checkLedger(domain, values: seen, on: fleet.b, report: &report)
             if let plain = report.timingsMs["downtime_plain"], let carried = report.timingsMs["downtime_after a revert"],
@@ -182,6 +190,60 @@ struct FleetMigrateRun: Sendable {
                      "guest \(after.value?.description ?? "none"), expected \(value?.description ?? "none")")
         report.check("after that reset the guest kernel was told of no fork", after.kernelVMForkCount == 0,
                      "VM fork lines: \(after.kernelVMForkCount.map(String.init) ?? "unknown")")
+    }
+
+    /// A running snapshot taken on the host the guest migrated to, then
+    /// libvirt's revert: the snapshot's definition brings QEMU's device
+    /// value (the guest's) along, so the load shows the guest nothing new;
+    /// genidd sees a value recorded before the new QEMU started and gives
+    /// a fresh one.
+    func checkSnapshotRevert(_ domain: LabDomain, seen: inout [GenerationID], report: inout LabReport) async throws {
+        progress("running snapshot and libvirt's revert after the migration")
+        let name = "genid-lab-after-migration"
+        try await runBlocking { try domain.domain.createSnapshot(named: name) }
+        let before = try await domain.observe()
+        try await runBlocking { try domain.domain.revertToSnapshot(named: name, options: [.running]) }
+        try await domain.reconnectAgent(timeout: .seconds(120))
+        let earlier = seen
+        var after = try await domain.observe()
+        let fresh = await eventually(timeout: .seconds(30)) {
+            after = try await domain.observe()
+            return after.value.map { !earlier.contains($0) } ?? false
+        }
+        report.check("after libvirt's revert of a snapshot taken after the migration the guest gets a value never "
+                        + "seen before", fresh, "guest \(after.value?.description ?? "none"), before \(before.value?.description ?? "none")")
+        let record = await LabReport.record(of: after.value, in: ledger)
+        report.check("that value is in the fleet ledger for the domain", record?.vm.name == domain.name,
+                     record.map { "\($0.vm.name) on \($0.host ?? "-")" } ?? "not recorded")
+        if let value = after.value { seen.append(value) }
+        try await runBlocking { try domain.domain.deleteSnapshot(named: name) }
+    }
+
+    /// Save and restore on the host the guest migrated to: the saved
+    /// definition has the device value the hook gave QEMU; the restore hook
+    /// drops it, so libvirt's fresh value applies at the load.
+    func checkRestore(_ domain: LabDomain, seen: inout [GenerationID], report: inout LabReport) async throws {
+        progress("save and restore after the migration")
+        let image = "\(domain.directory.path)/saved.img"
+        let (saved, host) = (domain.domain, fleet.b.connection)
+        let before = try await domain.observe()
+        try await runBlocking { try saved.save(to: image) }
+        try await runBlocking { try host.restore(from: image) }
+        try await domain.reconnectAgent(timeout: .seconds(120))
+        let after = try await domain.observe()
+        let libvirtValue = try domain.liveGenerationID()
+        report.check("after a restore the guest runs with libvirt's fresh value, not the device value a migration "
+                        + "gave QEMU", after.value != nil && after.value?.description == libvirtValue
+                        && !seen.contains(after.value!),
+                     "guest \(after.value?.description ?? "none"), libvirt \(libvirtValue ?? "none"), "
+                        + "QEMU \((try? DomainXML.qemuDeviceValue(in: domain.liveXML())) ?? "none")")
+        let processed = await eventually(timeout: .seconds(10)) {
+            try await domain.observe().forked(since: before) == true
+        }
+        report.check("the restored guest's kernel processed the change", processed,
+                     "vmfork lines before the save: \(before.kernelVMForkCount.map(String.init) ?? "?")")
+        if let value = after.value { seen.append(value) }
+        unlink(image)
     }
 
     /// The end: no value twice; every value the guest had is recorded for

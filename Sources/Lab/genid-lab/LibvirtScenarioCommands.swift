@@ -146,7 +146,10 @@ struct FleetMigrateCommand: AsyncParsableCommand {
             hook and genidd). A guest booted on host a migrates a -> b (plain), \
             gets a new value from genidctl revert on b, migrates b -> a and is \
             reset there, gets a new value from genidctl rotate on a and migrates \
-            a -> b, each time with virDomainMigrateToURI3 (peer to peer, TCP). \
+            a -> b, each time with virDomainMigrateToURI3 (peer to peer, TCP); \
+            then, on b, takes a running snapshot and reverts to it with libvirt, \
+            and saves and restores the domain: each must give the guest a value \
+            never seen before. \
             After every migration the guest must keep its value and sysgenid \
             counter and log no VM fork, the destination's QEMU must hold the \
             value, and the fleet ledger must show the value's record moved to \
