@@ -16,10 +16,29 @@ import Testing
         #expect(GuestKernel.newest(matching: "6.1.0-9-amd64", among: installed) == "6.1.0-9-amd64")
     }
 
+    @Test func anyInstalledSeriesBoots() {
+        #expect(GuestKernel.newest(matching: "6.10", among: installed) == "6.10.0-1-amd64")
+        let newer = installed + ["7.3.4+bpo-amd64", "7.3.4+bpo-cloud-amd64", "7.2.1-1-amd64", "7.30.0-1-amd64"]
+        #expect(GuestKernel.newest(matching: "7.3", among: newer) == "7.3.4+bpo-amd64")
+        #expect(GuestKernel.newest(matching: "7.2", among: newer) == "7.2.1-1-amd64")
+        #expect(GuestKernel.installedSeries(among: newer) == ["6.1", "6.10", "6.12", "7.2", "7.3", "7.30"])
+    }
+
+    @Test func seriesNamesAreMajorDotMinor() {
+        #expect(GuestKernel.isSeries("7.3") && GuestKernel.isSeries("6.12"))
+        #expect(!GuestKernel.isSeries("7") && !GuestKernel.isSeries("6.1.0-56-amd64") && !GuestKernel.isSeries("latest"))
+        #expect(GuestKernel.series(of: "6.1.0-56-amd64") == "6.1" && GuestKernel.series(of: "6.12.117+deb12-amd64") == "6.12")
+    }
+
     @Test func unknownSeriesOrNothingInstalled() {
-        #expect(GuestKernel.newest(matching: "6.10", among: installed) == nil)
+        #expect(GuestKernel.newest(matching: "6.11", among: installed) == nil)
         #expect(GuestKernel.newest(matching: "6.1", among: []) == nil)
         #expect(GuestKernel.newest(matching: "6.12", among: ["6.12.117+deb12-cloud-amd64"]) == nil)
+    }
+
+    @Test func aMissingKernelErrorSaysWhatIsInstalledAndWhatIsNeeded() {
+        let message = "\(LabError.kernelNotInstalled(selector: "7.3", searched: "/boot", installed: ["6.1", "6.12"]))"
+        #expect(message.contains("7.3") && message.contains("6.1, 6.12") && message.contains("-amd64"))
     }
 }
 

@@ -1,6 +1,6 @@
 /// Everything that can stop the lab, phrased so the reader knows what to do.
 public enum LabError: Error, CustomStringConvertible, Sendable {
-    case kernelNotInstalled(selector: String, searched: String)
+    case kernelNotInstalled(selector: String, searched: String, installed: [String])
     case missingTool(name: String, package: String)
     case missingGuestBinary(path: String)
     case moduleNotFound(name: String, release: String)
@@ -14,9 +14,12 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case let .kernelNotInstalled(selector, searched):
-            return "no guest kernel matches '\(selector)' in \(searched); install it with 'sudo qemu/setup-host' "
-                + "(it installs Debian's linux-image-6.1.0-*-amd64 and linux-image-6.12.*+deb12-amd64)"
+        case let .kernelNotInstalled(selector, searched, installed):
+            return "no guest kernel matches '\(selector)' in \(searched) (bootable series installed: "
+                + (installed.isEmpty ? "none" : installed.joined(separator: ", ")) + "). The lab boots Debian's "
+                + "standard -amd64 flavour (the -cloud flavour lacks CONFIG_VMGENID) with its modules in /lib/modules: "
+                + "'sudo qemu/setup-host' installs 6.1 and 6.12; for another series install its linux-image "
+                + "package (vmlinuz-RELEASE in /boot)"
         case let .missingTool(name, package):
             return "'\(name)' is not installed; install the Debian package \(package) (or run 'sudo qemu/setup-host')"
         case let .missingGuestBinary(path):

@@ -31,7 +31,7 @@ struct GenIDLabCommand: AsyncParsableCommand {
 /// Options every command that boots or builds shares.
 struct LabOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Guest kernel: a series (6.1 or 6.12, the newest installed of it) or an exact release such as 6.1.0-56-amd64.",
+        "Guest kernel: a series (MAJOR.MINOR such as 6.1, 6.12 or 7.3: the newest installed of it) or an exact release such as 6.1.0-56-amd64; 'genid-lab kernels' lists what is installed.",
         valueName: "series|release"))
     var kernel = "6.1"
 
@@ -54,8 +54,9 @@ struct LabOptions: ParsableArguments {
 
     func validate() throws {
         guard agentTimeout > 0 else { throw ValidationError("--agent-timeout must be positive") }
-        guard kernel.hasPrefix("6.") else {
-            throw ValidationError("--kernel takes 6.1, 6.12 or an installed release such as 6.1.0-56-amd64; got '\(kernel)'")
+        guard GuestKernel.isSeries(kernel) || (kernel.first?.isNumber == true && kernel.contains("-")) else {
+            throw ValidationError("--kernel takes a series such as 6.1, 6.12 or 7.3, or an installed release such as "
+                + "6.1.0-56-amd64; got '\(kernel)'")
         }
     }
 

@@ -4,12 +4,13 @@ import GenIDLab
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "List the guest kernels the lab can boot (installed by qemu/setup-host)."
+        abstract: "List the guest kernels the lab can boot: 6.1 and 6.12 (qemu/setup-host installs them), and any other installed series."
     )
 
     func run() throws {
         var found = false
-        for series in GuestKernel.series {
+        let installed = GuestKernel.installedSeries(among: GuestKernel.installedReleases())
+        for series in GuestKernel.series + installed.filter({ !GuestKernel.series.contains($0) }) {
             if let kernel = try? GuestKernel.find(series) {
                 print("\(series)\t\(kernel.release)\t\(kernel.imagePath)")
                 found = true
