@@ -1,6 +1,8 @@
 # genid: `make demo` and `make test` do all set-up on a fresh Debian 12 host
 # (as root: qemu/setup-host installs QEMU, busybox-static, libvirt,
-# PostgreSQL and the guest kernels).
+# PostgreSQL and the guest kernels; `make test` also makes the newer stack,
+# qemu/newer-stack: a Debian 13 root with QEMU and libvirt from
+# trixie-backports and a 7.x guest kernel, cached outside the clone).
 
 SWIFT        ?= swift
 GUEST_BUILD  := .build-guest
@@ -10,12 +12,15 @@ KERNELS      := 6.1 6.12
 export GENID_GUEST_BIN_DIR := $(CURDIR)/$(GUEST_BUILD)/release
 export GENID_LAB_BUILD_DIR := $(CURDIR)/build/lab
 
-.PHONY: all setup build guest kernel images demo check test fuzz clean install
+.PHONY: all setup newer-stack build guest kernel images newer-images demo check test fuzz clean install
 
 all: build guest
 
 setup:
 	@qemu/setup-host
+
+newer-stack: setup
+	qemu/newer-stack build
 
 build: setup
 	$(SWIFT) build
@@ -32,6 +37,12 @@ guest: setup
 kernel: setup
 	Kernel/sysgenid/build-all
 
+# The newer stack's 7.x kernel and its module, built in its root with the
+# toolchain its headers name (gcc-14, Debian 13's C library).
+newer-images: build guest newer-stack
+	qemu/newer-stack run Kernel/sysgenid/build-all
+	@for kernel in $$(qemu/newer-stack series); do $(LAB) image --kernel $$kernel || exit 1; done
+
 images: build guest kernel
 	@for kernel in $(KERNELS); do $(LAB) image --kernel $$kernel || exit 1; done
 
@@ -46,11 +57,12 @@ check:
 
 # One shell for the whole run, so that on every path (a failure too) it stops
 # the libvirtd and virtlogd the lab started, and only those (qemu/lab-daemons).
-test: images
+test: images newer-images
 	Tests/check-manifest
 	@before="$$(qemu/lab-daemons running)"; trap 'qemu/lab-daemons stop-unless "$$before"' EXIT; \
 	set -e -x; \
 	SWIFT=$(SWIFT) Tests/with-postgres Tests/run; \
+	Tests/newer-stack; \
 	Tests/doc-examples; \
 	qemu/check-leftovers; \
 	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null; \

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import GenIDLab
 
@@ -34,6 +35,22 @@ import Testing
         #expect(GuestKernel.newest(matching: "6.11", among: installed) == nil)
         #expect(GuestKernel.newest(matching: "6.1", among: []) == nil)
         #expect(GuestKernel.newest(matching: "6.12", among: ["6.12.117+deb12-cloud-amd64"]) == nil)
+    }
+
+    @Test func kernelsAreFoundInEveryRootAndTheFirstRootWins() throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("kernel-roots-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        for (root, release) in [("host", "6.1.0-56-amd64"), ("newer", "7.3.4+deb13-amd64"), ("newer", "6.1.0-56-amd64")] {
+            try FileManager.default.createDirectory(atPath: "\(top)/\(root)/boot", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: "\(top)/\(root)/boot/vmlinuz-\(release)", contents: Data())
+        }
+        let roots = ["\(top)/host", "\(top)/newer/", "\(top)/absent"]
+        #expect(GuestKernel.installedReleases(roots: roots).sorted() == ["6.1.0-56-amd64", "7.3.4+deb13-amd64"])
+        let newer = try GuestKernel.find("7.3", roots: roots)
+        #expect(newer.imagePath == "\(top)/newer/boot/vmlinuz-7.3.4+deb13-amd64")
+        #expect(newer.modulesDirectory == "\(top)/newer/lib/modules/7.3.4+deb13-amd64")
+        #expect(try GuestKernel.find("6.1", roots: roots).imagePath == "\(top)/host/boot/vmlinuz-6.1.0-56-amd64")
+        #expect(throws: LabError.self) { try GuestKernel.find("6.12", roots: roots) }
     }
 
     @Test func aMissingKernelErrorSaysWhatIsInstalledAndWhatIsNeeded() {

@@ -12,7 +12,7 @@ extension LabIntegration {
     /// libvirtd the lab configures, real QEMU under it, real genidd, real
     /// guest kernels.
     @Suite(.serialized) struct LibvirtScenarioTests {
-        @Test(arguments: ["6.1", "6.12"])
+        @Test(arguments: TestKernels.all)
         func revertThreeTimes(kernel: String) async throws {
             let report = try await runScenario(["libvirt-revert", "--count", "3", "--kernel", kernel])
             #expect(report.restores.count == 3)
@@ -20,36 +20,36 @@ extension LabIntegration {
         }
 
         @Test func restoreOneStateThreeTimes() async throws {
-            let report = try await runScenario(["libvirt-restore", "--count", "3", "--kernel", "6.1"])
+            let report = try await runScenario(["libvirt-restore", "--count", "3", "--kernel", TestKernels.primary])
             #expect(report.restores.count == 3)
             expectDistinctGuestValues(report)
         }
 
         @Test func cloneGetsAFreshValueBeforeItRuns() async throws {
-            let report = try await runScenario(["libvirt-clone", "--kernel", "6.1"])
+            let report = try await runScenario(["libvirt-clone", "--kernel", TestKernels.primary])
             #expect(report.restores.count == 1)
             #expect(report.restores.first?.guestGuid != report.baselineGuid)
         }
 
         @Test func inactiveRevertThenStartIsANewGeneration() async throws {
-            let report = try await runScenario(["libvirt-inactive-revert", "--kernel", "6.1"])
+            let report = try await runScenario(["libvirt-inactive-revert", "--kernel", TestKernels.primary])
             #expect(report.restores.first?.guestGuid != report.baselineGuid)
         }
 
         @Test func waitReadyWaitsForASlowWatcher() async throws {
-            let report = try await runScenario(["libvirt-readiness", "--kernel", "6.1"])
+            let report = try await runScenario(["libvirt-readiness", "--kernel", TestKernels.primary])
             #expect((report.timingsMs["revert_start_to_ready"] ?? 0) >= 2000)
         }
 
         @Test func reconciliationCatchesWhatHappenedWhileGeniddWasDown() async throws {
-            let report = try await runScenario(["libvirt-genidd-down", "--kernel", "6.1"])
+            let report = try await runScenario(["libvirt-genidd-down", "--kernel", TestKernels.primary])
             #expect(report.restores.count == 2)
             expectDistinctGuestValues(report)
         }
 
         /// A rotation in the QEMU process, then guest resets: the guest
         /// never runs with its older value again.
-        @Test(arguments: ["6.1", "6.12"])
+        @Test(arguments: TestKernels.all)
         func aResetAfterARotationKeepsTheRotatedValue(kernel: String) async throws {
             let report = try await runScenario(["reboot-after-rotate", "--kernel", kernel])
             #expect(report.restores.count == 2)
@@ -58,7 +58,7 @@ extension LabIntegration {
         /// genidd on a fleet ledger whose PostgreSQL server stops during a
         /// revert and starts again (the scenario's own server).
         @Test func aFleetLedgerOutageGivesNothingAndRecoversByItself() async throws {
-            let report = try await runScenario(["fleet-outage", "--kernel", "6.1"])
+            let report = try await runScenario(["fleet-outage", "--kernel", TestKernels.primary])
             #expect(report.restores.count == 1)
             #expect((report.timingsMs["refusal"] ?? .infinity) < 30_000)
             expectDistinctGuestValues(report)
@@ -67,7 +67,7 @@ extension LabIntegration {
         /// libvirt's revert against genidctl's through genidd; the benchmark
         /// also checks the guest sees every genidctl revert and rotate.
         @Test func benchmarkRunsAndGenidctlRevertsAreSeen() async throws {
-            let result = try await LabProcess.runBenchmark(["libvirt-revert", "--rounds", "3", "--kernel", "6.1"],
+            let result = try await LabProcess.runBenchmark(["libvirt-revert", "--rounds", "3", "--kernel", TestKernels.primary],
                                                            as: LibvirtRevertBenchmark.Result.self)
             #expect(result.genidctlMilliseconds.count == 3 && result.libvirtMilliseconds.count == 3)
             #expect(result.ratio > 0)
@@ -95,7 +95,7 @@ extension LabIntegration {
         @Test func killingGeniddAtRandomLosesNoRotation() async throws {
             let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
             defer { try? FileManager.default.removeItem(atPath: runRoot) }
-            let settings = LabSettings(runRoot: runRoot, kernel: "6.1")
+            let settings = LabSettings(runRoot: runRoot, kernel: TestKernels.primary)
             let kills = KillLog()
             var scenario = LibvirtRevertScenario(settings: settings, mode: .revert, count: 6)
             scenario.disturbance = { genidd in

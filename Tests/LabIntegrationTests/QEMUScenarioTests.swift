@@ -8,23 +8,21 @@ extension LabIntegration {
     /// The host rotation scenarios on both guest kernels, through the real
     /// genid-lab executable: real QEMU, real guest kernels, judged inside the guest.
     @Suite(.serialized) struct QEMUScenarioTests {
-        static let kernels = ["6.1", "6.12"]
-
-        @Test(arguments: kernels)
+        @Test(arguments: TestKernels.all)
         func revertFiveTimes(kernel: String) async throws {
             let report = try await runScenario(["qemu-revert", "--count", "5", "--kernel", kernel])
             #expect(report.restores.count == 5)
             expectFreshAndSeen(report)
         }
 
-        @Test(arguments: kernels)
+        @Test(arguments: TestKernels.all)
         func restoreThreeProcesses(kernel: String) async throws {
             let report = try await runScenario(["qemu-restore", "--count", "3", "--kernel", kernel])
             #expect(report.restores.count == 3)
             expectFreshAndSeen(report)
         }
 
-        @Test(arguments: kernels)
+        @Test(arguments: TestKernels.all)
         func rotateRunningGuest(kernel: String) async throws {
             let report = try await runScenario(["qemu-rotate", "--kernel", kernel])
             #expect(report.restores.count == 1)
@@ -32,7 +30,7 @@ extension LabIntegration {
         }
 
         /// The bug genid exists for: a plain loadvm rewinds the guest silently.
-        @Test(arguments: kernels)
+        @Test(arguments: TestKernels.all)
         func plainLoadvmIsInvisibleToTheGuest(kernel: String) async throws {
             let report = try await runScenario(["qemu-revert-unprotected", "--count", "2", "--kernel", kernel])
             for restore in report.restores {
@@ -43,7 +41,7 @@ extension LabIntegration {
 
         /// A live migration after a genid revert: the guest keeps the value
         /// genid gave it, though the destination's device holds the boot value.
-        @Test(arguments: kernels)
+        @Test(arguments: TestKernels.all)
         func migrationKeepsTheValueGenidGave(kernel: String) async throws {
             let report = try await runScenario(["qemu-migrate", "--kernel", kernel])
             let restore = try #require(report.restores.first)
@@ -55,7 +53,7 @@ extension LabIntegration {
         /// The gap genid closes: QEMU's own migration shows the guest its boot
         /// value again and its kernel a fork that did not happen.
         @Test func plainMigrationBringsBackTheBootValue() async throws {
-            let report = try await runScenario(["qemu-migrate-unprotected", "--kernel", "6.1"])
+            let report = try await runScenario(["qemu-migrate-unprotected", "--kernel", TestKernels.primary])
             let restore = try #require(report.restores.first)
             #expect(restore.guestGuid == report.baselineGuid && restore.guestObservedChange == true)
         }
@@ -63,7 +61,7 @@ extension LabIntegration {
         /// The downtime benchmark moves one guest through three QEMUs and
         /// reports both kinds side by side.
         @Test func migrationBenchmarkRunsBothKinds() async throws {
-            let result = try await LabProcess.runBenchmark(["migrate", "--rounds", "1", "--kernel", "6.1"],
+            let result = try await LabProcess.runBenchmark(["migrate", "--rounds", "1", "--kernel", TestKernels.primary],
                                                            as: MigrateBenchmark.Result.self)
             #expect(result.plainDowntimeMilliseconds.count == 1 && result.genidDowntimeMilliseconds.count == 1)
             #expect(result.ratio > 0 && result.destinationPauseMedian > 0)

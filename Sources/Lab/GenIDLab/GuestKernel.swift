@@ -1,7 +1,10 @@
 import Foundation
 
-/// A Debian guest kernel installed on the host: the image in /boot and its
-/// modules in /lib/modules, both from Debian's linux-image package.
+/// A Debian guest kernel: the image in `/boot` and its modules in
+/// `/lib/modules` of a system root, both from Debian's linux-image package.
+/// The roots searched are the host's own (`/`) and the newer stack's
+/// (`qemu/newer-stack`, which unpacks Debian 13's 7.x kernel there without
+/// touching the host's kernels).
 public struct GuestKernel: Sendable, Equatable {
     /// e.g. "6.1.0-56-amd64" or "6.12.117+deb12-amd64".
     public let release: String
@@ -15,24 +18,54 @@ public struct GuestKernel: Sendable, Equatable {
     /// Finds the newest installed standard-flavour kernel of a series
     /// ("6.1", "6.12", "7.3": any MAJOR.MINOR), or an exact release
     /// ("6.1.0-56-amd64").
-    public static func find(_ selector: String, bootDirectory: String = "/boot",
-                            modulesRoot: String = "/lib/modules") throws -> GuestKernel {
-        let releases = installedReleases(bootDirectory: bootDirectory)
-        guard let release = newest(matching: selector, among: releases) else {
-            throw LabError.kernelNotInstalled(selector: selector, searched: bootDirectory,
+    public static func find(_ selector: String, roots: [String] = searchRoots) throws -> GuestKernel {
+        let found = installed(roots: roots)
+        let releases = found.map(\.release)
+        guard let release = newest(matching: selector, among: releases),
+              let kernel = found.first(where: { $0.release == release }) else {
+            throw LabError.kernelNotInstalled(selector: selector,
+                                              searched: roots.map { path($0, "boot") }.joined(separator: ", "),
                                               installed: installedSeries(among: releases))
         }
-        return GuestKernel(release: release, imagePath: "\(bootDirectory)/vmlinuz-\(release)",
-                           modulesDirectory: "\(modulesRoot)/\(release)")
+        return kernel
     }
 
-    /// Every release with an image in `bootDirectory` (`vmlinuz-RELEASE`).
-    public static func installedReleases(bootDirectory: String = "/boot") -> [String] {
-        let images = (try? FileManager.default.contentsOfDirectory(atPath: bootDirectory)) ?? []
-        return images.compactMap { name -> String? in
-            guard name.hasPrefix("vmlinuz-") else { return nil }
-            return String(name.dropFirst("vmlinuz-".count))
+    /// The system roots searched for kernels: `GENID_LAB_KERNEL_ROOTS`
+    /// (colon-separated) or the host's own and the newer stack's.
+    public static var searchRoots: [String] {
+        if let roots = ProcessInfo.processInfo.environment["GENID_LAB_KERNEL_ROOTS"] {
+            return roots.split(separator: ":").map(String.init)
         }
+        return ["/", ProcessInfo.processInfo.environment["GENID_NEWER_ROOT"] ?? newerStackRoot]
+    }
+
+    /// Where `qemu/newer-stack` keeps its Debian 13 root by default.
+    public static let newerStackRoot = "/var/cache/genid/newer-stack/root"
+
+    /// Every release with an image in a root's `boot` (`vmlinuz-RELEASE`);
+    /// where two roots hold the same release, the first root's.
+    public static func installed(roots: [String] = searchRoots) -> [GuestKernel] {
+        var seen = Set<String>()
+        return roots.flatMap { root -> [GuestKernel] in
+            let boot = path(root, "boot")
+            let images = (try? FileManager.default.contentsOfDirectory(atPath: boot)) ?? []
+            return images.sorted().compactMap { name -> GuestKernel? in
+                guard name.hasPrefix("vmlinuz-") else { return nil }
+                let release = String(name.dropFirst("vmlinuz-".count))
+                guard seen.insert(release).inserted else { return nil }
+                return GuestKernel(release: release, imagePath: "\(boot)/\(name)",
+                                   modulesDirectory: path(root, "lib/modules/\(release)"))
+            }
+        }
+    }
+
+    /// Every installed release (see `installed(roots:)`).
+    public static func installedReleases(roots: [String] = searchRoots) -> [String] {
+        installed(roots: roots).map(\.release)
+    }
+
+    private static func path(_ root: String, _ relative: String) -> String {
+        root == "/" ? "/\(relative)" : "\(root.hasSuffix("/") ? String(root.dropLast()) : root)/\(relative)"
     }
 
     /// The series (MAJOR.MINOR) of the bootable releases among `releases`, oldest first.
@@ -55,7 +88,7 @@ public struct GuestKernel: Sendable, Equatable {
     }
 
     /// "6.12" of "6.12.117+deb12-amd64", "6.1" of "6.1.0-56-amd64".
-    static func series(of release: String) -> String? {
+    public static func series(of release: String) -> String? {
         guard let match = release.prefixMatch(of: /([0-9]+)\.([0-9]+)[.\-+]/) else { return nil }
         return "\(match.1).\(match.2)"
     }

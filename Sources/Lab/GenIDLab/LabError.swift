@@ -18,8 +18,8 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
             return "no guest kernel matches '\(selector)' in \(searched) (bootable series installed: "
                 + (installed.isEmpty ? "none" : installed.joined(separator: ", ")) + "). The lab boots Debian's "
                 + "standard -amd64 flavour (the -cloud flavour lacks CONFIG_VMGENID) with its modules in /lib/modules: "
-                + "'sudo qemu/setup-host' installs 6.1 and 6.12; for another series install its linux-image "
-                + "package (vmlinuz-RELEASE in /boot)"
+                + "'sudo qemu/setup-host' installs 6.1 and 6.12, 'sudo qemu/newer-stack build' Debian 13's 7.x "
+                + "(in its own root); for another series install its linux-image package (vmlinuz-RELEASE in /boot)"
         case let .missingTool(name, package):
             return "'\(name)' is not installed; install the Debian package \(package) (or run 'sudo qemu/setup-host')"
         case let .missingGuestBinary(path):

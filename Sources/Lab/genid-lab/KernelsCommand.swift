@@ -4,7 +4,8 @@ import GenIDLab
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "List the guest kernels the lab can boot: 6.1 and 6.12 (qemu/setup-host installs them), and any other installed series."
+        abstract: "List the guest kernels the lab can boot: 6.1 and 6.12 (qemu/setup-host installs them), 7.x (qemu/newer-stack build unpacks it into its own root), and any other installed series.",
+        discussion: "Searched: /boot and /lib/modules of the host and of the newer stack's root (GENID_LAB_KERNEL_ROOTS, colon-separated, replaces that list)."
     )
 
     func run() throws {
