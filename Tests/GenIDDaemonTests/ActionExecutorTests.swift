@@ -50,7 +50,7 @@ final class RecordingEffects: DomainEffects {
         // A Rotation as genidctl prints it with --json.
         let json = """
             {"vm": "\(vm.name)", "event": "rotate", "source": "genid-rotate-1", "value": "\(record.value)",
-             "slot": "0x1ffff028", "ledgerMilliseconds": 1, "loadMilliseconds": 200, "writeMilliseconds": 0.1,
+             "slot": "0x1ffff028", "signals": ["vmgenid"], "ledgerMilliseconds": 1, "loadMilliseconds": 200, "writeMilliseconds": 0.1,
              "pauseMilliseconds": 201, "totalMilliseconds": 203, "warnings": []}
             """
         return try JSONDecoder().decode(Rotation.self, from: Data(json.utf8))

@@ -12,4 +12,9 @@ enum TestKernels {
 
     /// The kernel of the tests that boot one kernel only.
     static var primary: String { all[0] }
+
+    /// The guest kernel for the VMClock tests (GENID_TEST_VMCLOCK_KERNEL):
+    /// set only where QEMU has `-device vmclock`, by Tests/newer-stack.
+    static let vmclock: String? = ProcessInfo.processInfo.environment["GENID_TEST_VMCLOCK_KERNEL"]
+        .flatMap { $0.isEmpty ? nil : $0 }
 }

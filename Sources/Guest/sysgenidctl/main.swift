@@ -29,6 +29,15 @@ let usage = """
                                SYSGENID_GENERATION=<n> in its environment, and
                                acknowledge the generation when CMD exits 0 (as a
                                tracked watcher, so wait-watchers waits for CMD)
+      vmclock [--follow] [--interval MS] [--device PATH]
+                               read the VMClock page (/dev/vmclock0, Linux >= 7.0)
+                               mapped read-only, under its sequence counter: its
+                               VM generation counter (which changes at every
+                               restore when the host maintains it), disruption
+                               marker and flags; --follow prints a line each
+                               time the counter or the marker changes (polled
+                               every MS, default 10); needs no privilege
+                               beyond read access to the device
       conformance [--fresh] [--format text|lines|json]
                                run the conformance suite against the provider
                                (needs root; --fresh: expect the counter at 0)
@@ -179,6 +188,19 @@ func generationLine(_ generation: UInt32, _ genid: SysGenID) -> String {
     json ? "{\"generation\":\(generation),\"provider\":\(jsonString(genid.kind.reportName))}" : String(generation)
 }
 
+/// 64-bit fields as decimal strings in JSON: parsers that hold numbers as
+/// doubles would round them.
+func vmclockLine(_ reading: VMClock.Reading) -> String {
+    if json {
+        return "{\"vm_generation_counter\":\"\(reading.vmGenerationCounter)\",\"counter_present\":\(reading.counterPresent),"
+            + "\"disruption_marker\":\"\(reading.disruptionMarker)\",\"flags\":\(reading.flags),\"sequence\":\(reading.sequence),"
+            + "\"uid\":\(getuid())}"
+    }
+    return "vm_generation_counter \(reading.vmGenerationCounter) ("
+        + (reading.counterPresent ? "maintained by the host" : "not maintained: the flag is clear")
+        + "), disruption_marker \(reading.disruptionMarker), flags 0x\(String(reading.flags, radix: 16))"
+}
+
 switch command {
 case "get":
     expectNoMoreArguments()
@@ -270,6 +292,30 @@ case "exec":
                   + (acknowledged ? ", acknowledged" : ", not acknowledged"))
         }
         fflush(nil)
+    }
+
+case "vmclock":
+    let follow = flag("--follow")
+    let intervalText = option("--interval") ?? "10"
+    let device = option("--device") ?? VMClock.defaultPath
+    guard let interval = UInt32(intervalText), interval > 0 else {
+        fail("--interval takes milliseconds (1 or more)", status: 64)
+    }
+    expectNoMoreArguments()
+    let clock: VMClock
+    do { clock = try VMClock(path: device) } catch { finish(error) }
+    var last = clock.read()
+    print(vmclockLine(last))
+    fflush(nil)
+    while follow {
+        sleepMilliseconds(Int(interval))
+        let reading = clock.read()
+        if reading.vmGenerationCounter != last.vmGenerationCounter || reading.disruptionMarker != last.disruptionMarker
+            || reading.flags != last.flags {
+            print(vmclockLine(reading))
+            fflush(nil)
+            last = reading
+        }
     }
 
 case "conformance":

@@ -23,6 +23,7 @@ struct GuestView {
         } catch {
             fields.append(AgentField(AgentStatusField.vmgenidError, "\(error)"))
         }
+        fields += GuestView.vmclockFields()
         fields.append(AgentField(AgentStatusField.monotonicNanoseconds, String(GuestView.clock(CLOCK_MONOTONIC))))
         fields.append(AgentField(AgentStatusField.boottimeNanoseconds, String(GuestView.clock(CLOCK_BOOTTIME))))
         return fields
@@ -35,6 +36,28 @@ struct GuestView {
         let located = try VMGenIDTable(anyOf: tables)
         table = located
         return located
+    }
+
+    /// Where the lab's init has the unprivileged VMClock reader log.
+    static let vmclockLogPath = "/run/vmclock/follow.log"
+
+    /// The VMClock reader's log, one JSON object per reading
+    /// (`sysgenidctl --json vmclock --follow`); nothing when there is none.
+    static func vmclockFields() -> [AgentField] {
+        guard let bytes = try? readWholeFile(vmclockLogPath) else { return [] }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+        let counters = lines.compactMap { jsonField("vm_generation_counter", in: $0) }
+        guard let last = lines.last else { return [] }
+        return [AgentField(AgentStatusField.vmclockCounters, counters.joined(separator: ",")),
+                AgentField(AgentStatusField.vmclockFlags, jsonField("flags", in: last) ?? ""),
+                AgentField(AgentStatusField.vmclockReaderUID, jsonField("uid", in: last) ?? "")]
+    }
+
+    /// The value of `"key":` in a flat JSON object of numbers, booleans and
+    /// plain strings (what sysgenidctl prints), quotes dropped.
+    static func jsonField(_ key: String, in line: Substring) -> String? {
+        guard let start = line.firstRange(of: "\"\(key)\":")?.upperBound else { return nil }
+        return String(line[start...].prefix { $0 != "," && $0 != "}" }.filter { $0 != "\"" })
     }
 
     static func kernelRelease() -> String {

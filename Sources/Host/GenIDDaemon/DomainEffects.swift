@@ -60,7 +60,8 @@ struct LibvirtDomainEffects: DomainEffects {
         let memory = try await DomainMemory.openForRotation(domain: name, monitor: monitor)
         let identity = VMIdentity(name: name, uuid: domain.uuidString)
         let carrier = LiveValueCarrier(domain: domain, logger: logger)
-        return Rotator(vm: AttachedVM(identity: identity, monitor: monitor, memory: memory), store: store,
-                       announce: { value in try carrier.carry(value) })
+        let vm = try await AttachedVM.withEverySignal(identity: identity, monitor: monitor, memory: memory,
+                                                      qemuPID: try DomainMemory.qemuPID(domain: name))
+        return Rotator(vm: vm, store: store, announce: { value in try carrier.carry(value) })
     }
 }

@@ -16,12 +16,16 @@ public final class AttachedVM: Sendable {
     public let memory: any GuestMemory
     /// What a state load rewrites, in this order, in the paused window.
     public let signals: [any GenerationSignal]
+    /// What the caller should know about this VM's signals (a device genid
+    /// cannot reach); each rotation repeats them as warnings.
+    public let notes: [String]
     private let cachedRegions = Mutex<[String: SignalRegion]>([:])
 
     public init(identity: VMIdentity, monitor: any QEMUMonitor, memory: any GuestMemory,
-                signals: [any GenerationSignal] = [VMGenIDSignal()]) {
+                signals: [any GenerationSignal] = [VMGenIDSignal()], notes: [String] = []) {
         self.identity = identity
         self.signals = signals
+        self.notes = notes
         self.monitor = monitor
         self.memory = memory
     }
@@ -30,7 +34,9 @@ public final class AttachedVM: Sendable {
                               timeout: Duration = .seconds(10)) async throws -> AttachedVM {
         let qmp = try await QMPClient.connect(unixSocketPath: qmpSocket, timeout: timeout)
         do {
-            return AttachedVM(identity: identity, monitor: qmp, memory: try await source.open(using: qmp))
+            let pid: Int32? = if case .qemuProcess(let pid) = source { pid } else { nil }
+            return try await withEverySignal(identity: identity, monitor: qmp, memory: try await source.open(using: qmp),
+                                             qemuPID: pid)
         } catch {
             await qmp.close()
             throw error

@@ -17,6 +17,8 @@ public struct Rotation: Sendable, Codable, Equatable {
     public var value: GenerationID
     /// Guest-physical address of the VMGENID value.
     public var slot: String
+    /// The signals written ("vmgenid", and "vmclock" when QEMU has one).
+    public var signals: [String] = ["vmgenid"]
     /// Milliseconds: recording the value in the ledger (before the pause),
     /// the QEMU state load, locating and writing the value, the guest's
     /// pause (stop to cont) and the whole call.
@@ -33,7 +35,7 @@ public struct Rotation: Sendable, Codable, Equatable {
     public var resumedAt: ContinuousClock.Instant? = nil
 
     enum CodingKeys: String, CodingKey {
-        case vm, event, source, value, slot, ledgerMilliseconds, loadMilliseconds, writeMilliseconds
+        case vm, event, source, value, slot, signals, ledgerMilliseconds, loadMilliseconds, writeMilliseconds
         case pauseMilliseconds, totalMilliseconds, warnings
     }
 }
@@ -175,11 +177,12 @@ public struct Rotator: Sendable {
         let resumed = clock.now
         let slot = regions.first { $0.signal == VMGenIDSignal().name }?.description ?? "none"
         return Rotation(vm: vm.name, event: event, source: source, value: value, slot: slot,
+                        signals: regions.map(\.signal),
                         ledgerMilliseconds: (paused - started).milliseconds,
                         loadMilliseconds: (loaded - paused).milliseconds,
                         writeMilliseconds: (written - loaded).milliseconds,
                         pauseMilliseconds: (resumed - paused).milliseconds,
-                        totalMilliseconds: (resumed - started).milliseconds, resumedAt: resumed)
+                        totalMilliseconds: (resumed - started).milliseconds, warnings: vm.notes, resumedAt: resumed)
     }
 
     private func stop() async throws { try await vm.monitor.execute("stop") }

@@ -192,6 +192,7 @@ func printRotation(_ rotation: Rotation, json: Bool) {
     printFields([
         ("vm", rotation.vm), ("event", rotation.event.rawValue), ("source", rotation.source),
         ("value", rotation.value.description), ("slot", rotation.slot),
+        ("signals", rotation.signals.joined(separator: ",")),
         ("ledger_ms", String(format: "%.2f", rotation.ledgerMilliseconds)),
         ("load_ms", String(format: "%.2f", rotation.loadMilliseconds)),
         ("write_ms", String(format: "%.3f", rotation.writeMilliseconds)),

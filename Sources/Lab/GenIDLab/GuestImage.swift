@@ -13,9 +13,12 @@ public struct GuestImage: Sendable {
 /// rebuilds only when an input (file size or mtime, or the recipe) changed.
 public struct GuestImageBuilder: Sendable {
     /// Bump when the layout of the image or the init script changes.
-    static let recipeVersion = 2
+    static let recipeVersion = 3
     /// Drivers the guest needs that Debian may ship as modules.
     static let requiredModules = ["virtio_pci", "virtio_console"]
+    /// Drivers loaded when the kernel has them: VMClock (`/dev/vmclock0`,
+    /// Linux >= 7.0 as Debian builds it).
+    static let optionalModules = ["ptp_vmclock"]
     static let guestExecutables = ["sysgenidd", "sysgenidctl"]
     /// The sysgenid module, built per release by `make kernel`
     /// (Kernel/sysgenid/build-all); /init loads it for `genid.provider=module`.
@@ -102,8 +105,9 @@ public struct GuestImageBuilder: Sendable {
         for library in Set(libraries).sorted() {
             entries.append(Entry(guestPath: String(library.dropFirst()), source: .file(library), mode: 0o755))
         }
-        let modules = try KernelModules(kernel: kernel)
-            .loadOrder(for: GuestImageBuilder.requiredModules, release: kernel.release)
+        let kernelModules = try KernelModules(kernel: kernel)
+        let wanted = GuestImageBuilder.requiredModules + GuestImageBuilder.optionalModules.filter(kernelModules.has)
+        let modules = try kernelModules.loadOrder(for: wanted, release: kernel.release)
         var moduleList = ""
         for module in modules {
             let name = KernelModules.name(ofPath: module) + ".ko"

@@ -1,7 +1,8 @@
 /// The guest's /init: busybox sh, run as PID 1 by the kernel.
 ///
 /// It mounts the usual filesystems, loads the kernel modules the image
-/// builder listed in /etc/genid/modules (dependencies first), loads
+/// builder listed in /etc/genid/modules (dependencies first), starts an
+/// unprivileged VMClock reader when the guest has `/dev/vmclock0`, loads
 /// sysgenid.ko when the kernel command line says `genid.provider=module`
 /// (else sysgenidd runs the userspace provider), and keeps the guest agent
 /// running. PID 1 must never exit, so it ends in a sleep loop.
@@ -22,6 +23,18 @@ enum GuestInitScript {
     while read -r module; do
         insmod "/lib/modules/$module" || echo "genid-lab: insmod $module failed"
     done < /etc/genid/modules
+    # VMClock (Linux >= 7.0 with QEMU's -device vmclock): readable by every
+    # user, as the udev rule Kernel/vmclock/99-vmclock.rules makes it, and
+    # followed by an unprivileged reader that logs each counter it sees.
+    if [ -e /dev/vmclock0 ]; then
+        chmod 0444 /dev/vmclock0
+        echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/sh' >> /etc/passwd
+        echo 'nogroup:x:65534:' >> /etc/group
+        mkdir -p /run/vmclock
+        chown 65534:65534 /run/vmclock
+        su -s /bin/sh nobody -c 'exec /usr/bin/sysgenidctl --json vmclock --follow > /run/vmclock/follow.log 2>&1' &
+        echo "genid-lab: /dev/vmclock0 followed by an unprivileged reader"
+    fi
     # sysgenid: the kernel module with genid.provider=module on the kernel
     # command line, else sysgenidd's userspace provider.
     provider=userspace

@@ -18,6 +18,12 @@ struct GuestObservation: Sendable {
     var readerPoll: Int?
     var readerMmap: Int?
 
+    /// Every `vm_generation_counter` the guest's unprivileged VMClock
+    /// reader logged, in order; nil without `/dev/vmclock0`.
+    var vmclockCounters: [UInt64]?
+    var vmclockFlags: UInt64?
+    var vmclockReaderUID: Int?
+
     var readers: [Int?] { [readerBlocking, readerPoll, readerMmap] }
 
     /// Whether the guest kernel processed a VMGENID change since `baseline`
@@ -41,6 +47,11 @@ struct GuestObservation: Sendable {
         readerBlocking = status[AgentStatusField.readerBlocking].flatMap { Int($0) }
         readerPoll = status[AgentStatusField.readerPoll].flatMap { Int($0) }
         readerMmap = status[AgentStatusField.readerMmap].flatMap { Int($0) }
+        vmclockCounters = status[AgentStatusField.vmclockCounters].map {
+            $0.split(separator: ",").compactMap { UInt64($0) }
+        }
+        vmclockFlags = status[AgentStatusField.vmclockFlags].flatMap { UInt64($0) }
+        vmclockReaderUID = status[AgentStatusField.vmclockReaderUID].flatMap { Int($0) }
     }
 }
 
@@ -63,6 +74,19 @@ extension AgentAsking {
     func observeAfterSettling() async throws -> GuestObservation {
         try await Task.sleep(for: .seconds(2))
         return try await observe()
+    }
+
+    /// Polls the agent until the guest's VMClock reader logged more counters
+    /// than `baseline`, or `timeout` passes; returns the last observation.
+    func observeVMClockChange(after baseline: GuestObservation, timeout: Duration = .seconds(10)) async throws
+        -> GuestObservation {
+        let deadline = ContinuousClock.now + timeout
+        var last = try await observe()
+        while ContinuousClock.now < deadline, (last.vmclockCounters?.count ?? 0) <= (baseline.vmclockCounters?.count ?? 0) {
+            try await Task.sleep(for: .milliseconds(100))
+            last = try await observe()
+        }
+        return last
     }
 
     /// Polls the agent until the guest kernel has processed a change beyond
@@ -116,5 +140,6 @@ extension LabReport.Restore {
         self.init(hostGuid: host, guestGuid: after.value?.description, guestObservedChange: observedChange,
                   sysgenidBefore: baseline.sysgenidCounter, sysgenidAfter: after.sysgenidCounter, elapsedMs: elapsedMs,
                   readerBlocking: after.readerBlocking, readerPoll: after.readerPoll, readerMmap: after.readerMmap)
+        vmclockCounter = after.vmclockCounters?.last.map(String.init)
     }
 }

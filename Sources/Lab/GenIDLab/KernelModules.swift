@@ -33,6 +33,12 @@ public struct KernelModules: Sendable {
 
     /// Relative paths of the module files to load, dependencies first, each
     /// once; built-in drivers need nothing.
+    /// Whether the kernel has the driver, built in or as a module.
+    public func has(_ name: String) -> Bool {
+        let name = KernelModules.canonical(name)
+        return builtin.contains(name) || dependencies[name] != nil
+    }
+
     public func loadOrder(for names: [String], release: String) throws -> [String] {
         var order: [String] = []
         func visit(_ name: String) throws {

@@ -22,6 +22,10 @@ public struct LabReport: Codable, Sendable {
         public var readerBlocking: Int?
         public var readerPoll: Int?
         public var readerMmap: Int?
+        /// The last `vm_generation_counter` the guest's unprivileged
+        /// VMClock reader saw after this restore (decimal: a 64-bit value);
+        /// nil when the guest has no `/dev/vmclock0`.
+        public var vmclockCounter: String?
 
         public init(hostGuid: String? = nil, guestGuid: String? = nil, guestObservedChange: Bool? = nil,
                     sysgenidBefore: Int? = nil, sysgenidAfter: Int? = nil, elapsedMs: Double? = nil,
@@ -41,6 +45,7 @@ public struct LabReport: Codable, Sendable {
             case hostGuid = "host_guid", guestGuid = "guest_guid", guestObservedChange = "guest_observed_change"
             case sysgenidBefore = "sysgenid_before", sysgenidAfter = "sysgenid_after", elapsedMs = "elapsed_ms"
             case readerBlocking = "reader_blocking", readerPoll = "reader_poll", readerMmap = "reader_mmap"
+            case vmclockCounter = "vmclock_counter"
         }
 
         // Absent values are written as null, as the report format shows them.
@@ -55,6 +60,7 @@ public struct LabReport: Codable, Sendable {
             try container.encode(readerBlocking, forKey: .readerBlocking)
             try container.encode(readerPoll, forKey: .readerPoll)
             try container.encode(readerMmap, forKey: .readerMmap)
+            try container.encode(vmclockCounter, forKey: .vmclockCounter)
         }
     }
 

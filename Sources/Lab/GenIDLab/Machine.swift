@@ -118,12 +118,14 @@ public actor Machine {
         throw LabError.agentTimeout(seconds: timeout.seconds, consoleTail: consoleTail())
     }
 
-    /// The host side's view of this machine: its QMP connection and its
-    /// shared guest RAM, for rotations.
+    /// The host side's view of this machine: its QMP connection, its
+    /// shared guest RAM and, with `-device vmclock`, QEMU's vmclock page
+    /// (through /proc/PID/mem), for rotations.
     public func attach(name: String) async throws -> AttachedVM {
         let qmp = try await connectQMP()
-        return AttachedVM(identity: VMIdentity(name: name), monitor: qmp,
-                          memory: try MappedRAMFile(path: directory.ramFile))
+        return try await AttachedVM.withEverySignal(identity: VMIdentity(name: name), monitor: qmp,
+                                                    memory: try MappedRAMFile(path: directory.ramFile),
+                                                    qemuPID: qemuPid)
     }
 
     /// Asks the agent; fails if the agent is not connected yet.

@@ -20,6 +20,9 @@ public struct MachineConfiguration: Sendable {
     /// by name (e.g. `genidAgentPortName`, the port genidd uses), each on a
     /// socket of its own: `RunDirectory.agentSocket(port:)`.
     public var extraAgentPorts: [String] = []
+    /// `-device vmclock` (QEMU >= 10): the VMClock page Linux >= 7.0 guests
+    /// show as `/dev/vmclock0`.
+    public var vmclock = false
 
     public init(image: GuestImage) {
         self.image = image
@@ -51,7 +54,7 @@ public struct MachineConfiguration: Sendable {
             "-device", "virtio-serial-pci,id=vser0",
             "-chardev", "socket,id=agent,path=\(directory.agentSocket),server=on,wait=off",
             "-device", "virtserialport,bus=vser0.0,chardev=agent,name=\(agentPortName)",
-        ] + extraAgentPortArguments(in: directory) + [
+        ] + (vmclock ? ["-device", "vmclock"] : []) + extraAgentPortArguments(in: directory) + [
             "-serial", "file:\(directory.consoleLog)",
             "-pidfile", directory.qemuPid,
         ] + (incoming ? ["-incoming", "defer"] : [])

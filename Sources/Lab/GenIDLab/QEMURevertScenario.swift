@@ -63,13 +63,8 @@ public struct QEMURevertScenario: Sendable {
             let rotation = try await rotator.revert(to: QEMURevertScenario.snapshotName)
             return (rotation.value, rotation.totalMilliseconds)
         }
-        let clock = ContinuousClock()
-        let started = clock.now
-        try await vm.monitor.execute("stop")
-        _ = try await vm.monitor.humanMonitorCommand("loadvm \(QEMURevertScenario.snapshotName)")
-        try await vm.monitor.execute("cont")
-        let elapsed = clock.now - started
-        return (try vm.guestMemoryValue(), elapsed.milliseconds)
+        let elapsed = try await PlainRevert(vm: vm).run(to: QEMURevertScenario.snapshotName)
+        return (try vm.guestMemoryValue(), elapsed)
     }
 
     private func judge(_ report: inout LabReport, index: Int, host: GenerationID, baseline: GuestObservation,

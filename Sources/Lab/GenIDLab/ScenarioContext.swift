@@ -19,6 +19,8 @@ struct ScenarioContext {
     /// The sysgenid provider the guest runs (`genid.provider=` on the kernel
     /// command line); nil leaves the guest's default (userspace).
     let provider: SysGenIDABIScenario.Provider?
+    /// Whether machines get `-device vmclock`.
+    var vmclock = false
 
     init(scenario: String, settings: LabSettings, provider: SysGenIDABIScenario.Provider? = nil,
          progress: @escaping @Sendable (String) -> Void) throws {
@@ -38,6 +40,7 @@ struct ScenarioContext {
         configuration.accelerator = settings.accelerator
         configuration.incoming = incoming
         configuration.initialGenerationID = initialGenerationID?.description
+        configuration.vmclock = vmclock
         if let provider { configuration.kernelCommandLine += " genid.provider=\(provider.rawValue)" }
         return configuration
     }

@@ -58,6 +58,13 @@ public enum AgentStatusField {
     public static let vmgenidAddress = "vmgenid_address"
     public static let monotonicNanoseconds = "monotonic_ns"
     public static let boottimeNanoseconds = "boottime_ns"
+    /// What the guest's unprivileged VMClock reader (`sysgenidctl vmclock
+    /// --follow`, started by the lab's init) logged: every
+    /// `vm_generation_counter` it saw, in order, comma-separated; the last
+    /// reading's flags; the reader's uid. Absent without `/dev/vmclock0`.
+    public static let vmclockCounters = "vmclock_counters"
+    public static let vmclockFlags = "vmclock_flags"
+    public static let vmclockReaderUID = "vmclock_reader_uid"
     /// The active provider's counter; absent when there is none.
     public static let sysgenidCounter = "sysgenid_counter"
     /// `module`, `userspace` or `none`.

@@ -15,6 +15,7 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
     case outsideGuestRAM(what: String, address: UInt64, count: Int)
     case system(call: String, path: String, errno: Int32, message: String)
     case verifyFailed(slot: UInt64, wrote: GenerationID, read: [UInt8])
+    case signalVerifyFailed(signal: String, address: UInt64, detail: String)
 
     public var description: String {
         switch self {
@@ -45,6 +46,8 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .verifyFailed(slot, wrote, read):
             return "wrote \(wrote) at 0x\(String(slot, radix: 16)) but read back "
                 + (GenerationID(guestBytes: read)?.description ?? "\(read)")
+        case let .signalVerifyFailed(signal, address, detail):
+            return "\(signal) at 0x\(String(address, radix: 16)) does not read back as written: \(detail)"
         }
     }
 }
