@@ -32,6 +32,8 @@ extension Domain {
             || state.reason == cInt(VIR_DOMAIN_PAUSED_STARTING_UP) {
             return true
         }
+        // A shut-off domain has no job to ask about (most defined domains).
+        if state.state == .shutOff { return false }
         var type: Int32 = 0
         var parameters: virTypedParameterPtr?
         var count: Int32 = 0
@@ -78,8 +80,6 @@ public struct MigrationOptions: OptionSet, Sendable {
     /// Skip libvirt's safety checks of disk caching (shared storage the
     /// caller vouches for, such as one machine's own file system).
     public static let unsafe = MigrationOptions(VIR_MIGRATE_UNSAFE)
-    /// Leave the domain paused on the destination.
-    public static let paused = MigrationOptions(VIR_MIGRATE_PAUSED)
 }
 
 extension Domain {
