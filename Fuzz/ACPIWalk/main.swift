@@ -35,7 +35,9 @@
 //   - layout mode: GuestRAMLayout.backingOffset/contains agree with an
 //     independent bounds check for any layout and any (address, count), and
 //     q35(ramSize:) covers exactly ramSize bytes;
-//   - raw mode: VMGenIDTable(ssdt:) only accepts a table whose length,
+//   - raw mode: VMClockTable(ssdt:) only accepts a whole, checksummed
+//     VMCLOCK SSDT and returns a range a QWord descriptor in it names;
+//     VMGenIDTable(ssdt:) only accepts a table whose length,
 //     checksum and OEM table id are right and whose AML holds "VGIA" DWORD =
 //     pageAddress; VMGenIDTable(anyOf:) agrees with it; GenerationID byte and
 //     text conversions round-trip.
@@ -213,9 +215,28 @@ func checkReadAccounting() {
 
 // MARK: - Raw mode
 
+/// VMClockTable(ssdt:) accepts only a whole, checksummed VMCLOCK SSDT, and
+/// what it returns is the QWord descriptor's minimum and length.
+func checkVMClockParser(_ bytes: [UInt8]) {
+    guard let parsed = try? VMClockTable(ssdt: bytes) else { return }
+    let length = bytes.count >= 8 ? Int(readLE32(bytes, at: 4)) : -1
+    guard length >= ACPITableHeader.size, length <= bytes.count, bytes[..<length].reduce(UInt8(0), &+) == 0,
+          Array(bytes[16..<23]) == Array("VMCLOCK".utf8) else {
+        invariantFailure("VMClockTable(ssdt:) accepted a table with a wrong length, checksum or OEM table id")
+    }
+    let table = Array(bytes[..<length])
+    let found = (ACPITableHeader.size..<max(ACPITableHeader.size, length - 45)).contains { index in
+        table[index] == 0x8a && table[index + 1] == 0x2b && table[index + 2] == 0 && table[index + 3] == 0
+            && VMClockTable.readLE64(table, at: index + 14) == parsed.pageAddress
+            && VMClockTable.readLE64(table, at: index + 38) == parsed.length
+    }
+    guard found else { invariantFailure("VMClockTable(ssdt:) returned a range no descriptor in the table names") }
+}
+
 func checkSSDTParser(_ bytes: [UInt8]) {
     _ = try? ACPITableHeader(parsing: bytes)
     checkGenerationID(bytes)
+    checkVMClockParser(bytes)
 
     let parsed: VMGenIDTable
     do {

@@ -53,8 +53,12 @@ public struct ACPIImage {
     public static let ssdtAddress = 0x10_0400
     public static let pageAddress = 0x3f_f000
 
+    public static let vmclockSSDTAddress = 0x10_0800
+
     public var rsdpRevision: UInt8 = 2
     public var ssdt = ACPIImage.vmgenidSSDT(vgia: UInt32(ACPIImage.pageAddress))
+    /// A second SSDT, listed after the VMGENID one (e.g. `qemuVMClockSSDT`).
+    public var vmclockSSDT: [UInt8]?
 
     public init() {}
 
@@ -69,6 +73,8 @@ public struct ACPIImage {
         }
         memory.poke(rsdp, at: ACPIImage.rsdpAddress)
         let entries = [ACPIImage.dummyAddress, ACPIImage.ssdtAddress]
+            + (vmclockSSDT == nil ? [] : [ACPIImage.vmclockSSDTAddress])
+        if let vmclockSSDT { memory.poke(vmclockSSDT, at: ACPIImage.vmclockSSDTAddress) }
         memory.poke(ACPIImage.table("RSDT", body: entries.flatMap { le32(UInt32($0)) }), at: ACPIImage.rsdtAddress)
         memory.poke(ACPIImage.table("XSDT", body: entries.flatMap { le64(UInt64($0)) }), at: ACPIImage.xsdtAddress)
         memory.poke(ACPIImage.table("APIC", body: [1, 2, 3, 4]), at: ACPIImage.dummyAddress)
@@ -80,6 +86,17 @@ public struct ACPIImage {
     public static func vmgenidSSDT(vgia: UInt32) -> [UInt8] {
         var table = qemuVMGenIDSSDT
         table.replaceSubrange(42..<46, with: le32(vgia))
+        table[9] = 0
+        table[9] = 0 &- table.reduce(0, &+)
+        return table
+    }
+
+    /// QEMU's VMClock SSDT with its memory range moved to `page`, checksum fixed.
+    public static func vmclockSSDT(page: UInt64) -> [UInt8] {
+        var table = qemuVMClockSSDT
+        let descriptor = 0x6f  // the QWord descriptor's tag in QEMU's table
+        table.replaceSubrange(descriptor + 14..<descriptor + 22, with: le64(page))
+        table.replaceSubrange(descriptor + 22..<descriptor + 30, with: le64(page &+ 0xfff))
         table[9] = 0
         table[9] = 0 &- table.reduce(0, &+)
         return table

@@ -28,6 +28,19 @@ extension LabIntegration {
             #expect(report.checks.contains { $0.name == "the guest's VMClock reader runs unprivileged" && $0.passed })
         }
 
+        /// Under libvirt (QEMU's device through `<qemu:commandline>`): each of
+        /// genidd's state loads gives the guest a new counter; libvirt's own
+        /// revert shows the snapshot's (the scenario checks that gap too).
+        @Test func genidsLoadsUnderLibvirtGiveNewCounters() async throws {
+            let kernel = try #require(TestKernels.vmclock)
+            let report = try await LabProcess.runPassingScenario(["libvirt-vmclock", "--count", "2", "--kernel", kernel])
+            #expect(report.backend == "libvirt")
+            let counters = report.restores.map(\.vmclockCounter)
+            #expect(counters.count == 3 && counters.allSatisfy { $0 != nil && $0 != "0" }, "\(counters)")
+            #expect(Set(counters.compactMap { $0 }).count == counters.count, "a counter repeats: \(counters)")
+            #expect(report.checks.contains { $0.name.hasPrefix("libvirt's own revert leaves the snapshot's counter") })
+        }
+
         /// Stock QEMU: after a plain loadvm the guest sees the snapshot's
         /// counter again, and no flag saying the counter is maintained.
         @Test func plainLoadvmLeavesTheSnapshotsCounter() async throws {

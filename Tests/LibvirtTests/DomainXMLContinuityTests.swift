@@ -75,3 +75,25 @@ struct DomainXMLContinuityTests {
         #expect(DomainXML.carriedGenerationMetadata(given.uppercased()) == "<generation>\(given)</generation>")
     }
 }
+
+@Suite("DomainXML: QEMU arguments libvirt has no element for")
+struct DomainXMLQEMUCommandLineTests {
+    @Test func argumentsAreAppendedUnderTheDefinitionsPrefix() throws {
+        let plain = "<domain type='qemu'><name>web</name><devices/></domain>"
+        let added = try DomainXML.addingQEMUArguments(["-device", "vmclock"], in: plain)
+        #expect(added.contains("xmlns:qemu=\"http://libvirt.org/schemas/domain/qemu/1.0\""), "\(added)")
+        #expect(arguments(in: added, prefix: "qemu") == ["-device", "vmclock"], "\(added)")
+        // An existing element under another prefix gets the new arguments after its own.
+        let existing = "<domain type='qemu' xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'><name>web</name>"
+            + "<q:commandline><q:arg value='-S'/></q:commandline></domain>"
+        let appended = try DomainXML.addingQEMUArguments(["-device", "vmclock"], in: existing)
+        #expect(arguments(in: appended, prefix: "q") == ["-S", "-device", "vmclock"], "\(appended)")
+        #expect(!appended.contains("xmlns:qemu"))
+        #expect(throws: LibvirtError.self) { try DomainXML.addingQEMUArguments(["-x"], in: "<notadomain/>") }
+    }
+
+    /// The `value`s of the `<PREFIX:arg>` elements, in order.
+    func arguments(in xml: String, prefix: String) -> [String] {
+        xml.matches(of: try! Regex("<\(prefix):arg value=\"([^\"]*)\"")).compactMap { $0.output[1].substring.map(String.init) }
+    }
+}

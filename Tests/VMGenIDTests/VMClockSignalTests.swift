@@ -7,8 +7,13 @@ import VMGenID
 /// protocol, sets VM_GEN_COUNTER_PRESENT and gives a counter and a marker
 /// taken from the fresh generation, and only where QEMU's structure is.
 @Suite struct VMClockSignalTests {
-    let memory = ArrayGuestMemory(size: 1 << 20)
-    let page = UInt64(0x8_0000)
+    static let page = UInt64(0x20_0000)
+    let page = VMClockSignalTests.page
+    let memory: ArrayGuestMemory = {
+        var image = ACPIImage()
+        image.vmclockSSDT = ACPIImage.vmclockSSDT(page: VMClockSignalTests.page)
+        return image.memory()
+    }()
 
     func pokeQEMUPage(sequence: UInt32 = 4, flags: UInt64 = 0, counter: UInt64 = 0, magic: UInt32 = 0x4b4c_4356) {
         func le(_ value: UInt64, _ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
@@ -52,8 +57,29 @@ import VMGenID
         let signal = VMClockSignal(pageAddress: page)
         let region = try signal.locate(in: memory)
         #expect(try !signal.holdsDeviceState(region, in: memory, device: DeviceState(vmgenid: nil)))
-        #expect(throws: VMGenIDError.self) { try VMClockSignal(pageAddress: 0x10_0000 - 64).locate(in: memory) }
-        #expect(throws: VMGenIDError.self) { try VMClockSignal(pageAddress: UInt64.max - 8).locate(in: memory) }
+    }
+
+    /// The guest's tables and QEMU's memory map must agree; a range outside
+    /// what the host can reach is refused too.
+    @Test func thePageIsWhereTheTablesAndQEMUBothSay() throws {
+        #expect(try VMClockSignal(pageAddress: page).locate(in: memory).address == page)
+        let elsewhere = #expect(throws: VMGenIDError.self) { try VMClockSignal(pageAddress: 0xfeff_b000).locate(in: memory) }
+        #expect("\(elsewhere!)".contains("QEMU's memory map at 0xfeffb000"))
+        var outside = ACPIImage()
+        outside.vmclockSSDT = ACPIImage.vmclockSSDT(page: UInt64.max - 8)
+        #expect(throws: VMGenIDError.self) { try VMClockSignal(pageAddress: UInt64.max - 8).locate(in: outside.memory()) }
+        let none = #expect(throws: VMGenIDError.self) { try VMClockSignal(pageAddress: page).locate(in: ACPIImage().memory()) }
+        #expect("\(none!)".contains("VMCLOCK"))
+    }
+
+    /// QEMU 11.1's own table parses to QEMU's fixed address.
+    @Test func qemusOwnTableNamesItsPage() throws {
+        let table = try VMClockTable(ssdt: qemuVMClockSSDT)
+        #expect(table.pageAddress == 0xfeff_b000 && table.length == 0x1000)
+        var corrupted = qemuVMClockSSDT
+        corrupted[0x40] ^= 0xff
+        #expect(throws: VMGenIDError.badChecksum(signature: "SSDT")) { try VMClockTable(ssdt: corrupted) }
+        #expect(throws: VMGenIDError.self) { try VMClockTable(ssdt: Array(qemuVMClockSSDT.prefix(100))) }
     }
 
     @Test func aWriteThatDoesNotReadBackIsReported() throws {

@@ -144,7 +144,7 @@ extension DomainXML {
 
     /// The prefix the root binds to libvirt's QEMU namespace, declared as
     /// `qemu` when the definition has none.
-    private static func qemuPrefix(of root: XMLElement) -> String {
+    static func qemuPrefix(of root: XMLElement) -> String {
         if let bound = (root.namespaces ?? []).first(where: { $0.stringValue == qemuNamespace }),
            let name = bound.name, !name.isEmpty {
             return name

@@ -76,13 +76,15 @@ extension AgentAsking {
         return try await observe()
     }
 
-    /// Polls the agent until the guest's VMClock reader logged more counters
-    /// than `baseline`, or `timeout` passes; returns the last observation.
+    /// Polls the agent until the guest's VMClock reader saw a counter other
+    /// than the last one it had seen at `baseline`, or `timeout` passes;
+    /// returns the last observation. (A revert rewinds the reader's log
+    /// with the guest, so its length says nothing.)
     func observeVMClockChange(after baseline: GuestObservation, timeout: Duration = .seconds(10)) async throws
         -> GuestObservation {
         let deadline = ContinuousClock.now + timeout
         var last = try await observe()
-        while ContinuousClock.now < deadline, (last.vmclockCounters?.count ?? 0) <= (baseline.vmclockCounters?.count ?? 0) {
+        while ContinuousClock.now < deadline, last.vmclockCounters?.last == baseline.vmclockCounters?.last {
             try await Task.sleep(for: .milliseconds(100))
             last = try await observe()
         }

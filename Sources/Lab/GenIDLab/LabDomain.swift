@@ -21,6 +21,9 @@ public struct LabDomainConfiguration: Sendable {
     /// same QEMU process (`<on_reboot>restart</on_reboot>`). The template's
     /// `destroy` ends a guest that panics instead (`panic=-1` reboots it).
     public var rebootRestarts = false
+    /// true: QEMU gets `-device vmclock` (QEMU >= 10) through
+    /// `<qemu:commandline>`, libvirt having no element for it.
+    public var vmclock = false
 
     public init(image: GuestImage) {
         self.image = image
@@ -147,6 +150,9 @@ public actor LabDomain {
             if configuration.rebootRestarts {
                 edited = edited.replacingOccurrences(of: "<on_reboot>destroy</on_reboot>",
                                                      with: "<on_reboot>restart</on_reboot>")
+            }
+            if configuration.vmclock {
+                edited = try DomainXML.addingQEMUArguments(["-device", "vmclock"], in: edited)
             }
             guard !configuration.sharedRAM else { return edited }
             return edited.replacingOccurrences(of: #"(?s)\s*<memoryBacking>.*?</memoryBacking>"#, with: "",

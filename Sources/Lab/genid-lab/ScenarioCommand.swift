@@ -18,7 +18,7 @@ struct ScenarioCommand: AsyncParsableCommand {
                       LibvirtRevertCommand.self, LibvirtRestoreCommand.self, LibvirtCloneCommand.self,
                       LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self,
                       FleetOutageCommand.self, RebootAfterRotateCommand.self, FleetMigrateCommand.self,
-                      FleetCloneCommand.self]
+                      FleetCloneCommand.self, LibvirtVMClockCommand.self]
     )
 }
 

@@ -7,12 +7,14 @@
 /// seen before, taken from the fresh generation (which the ledger holds
 /// unique): the counter from its first 8 bytes, the marker from its last 8.
 ///
-/// The page's place is QEMU's own memory map (`info mtree`), which the guest
-/// cannot change; the signal checks that QEMU's structure is there before
-/// writing, and writes under the structure's sequence counter.
+/// The page is where the guest's own tables say (the VMCLOCK SSDT's memory
+/// range, as the guest kernel finds it), and must be where QEMU's memory
+/// map says (`pageAddress`): a guest cannot move the host's write by
+/// rewriting its tables. The signal checks that QEMU's structure is there
+/// before writing, and writes under the structure's sequence counter.
 public struct VMClockSignal: GenerationSignal {
     public let name = "vmclock"
-    /// Guest-physical address of the page (QEMU's `vmclock_page`).
+    /// Guest-physical address of the page in QEMU's memory map (`vmclock_page`).
     public let pageAddress: UInt64
 
     public static let magic: UInt32 = 0x4b4c_4356  // "VCLK"
@@ -40,7 +42,12 @@ public struct VMClockSignal: GenerationSignal {
     }
 
     public func locate(in memory: some GuestMemory) throws(VMGenIDError) -> SignalRegion {
-        try SignalRegion(signal: name, address: pageAddress, length: Offset.end, layout: memory.layout)
+        let table = try ACPIWalk.locateVMClock(in: memory)
+        guard table.pageAddress == pageAddress else {
+            throw .vmclockElsewhere(tables: table.pageAddress, qemu: pageAddress)
+        }
+        guard table.length >= UInt64(Offset.end) else { throw .vmclockResourceMissing }
+        return try SignalRegion(signal: name, address: table.pageAddress, length: Offset.end, layout: memory.layout)
     }
 
     /// QEMU's structure: its magic, version 1, and a size that covers the counter.

@@ -16,6 +16,9 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
     case system(call: String, path: String, errno: Int32, message: String)
     case verifyFailed(slot: UInt64, wrote: GenerationID, read: [UInt8])
     case signalVerifyFailed(signal: String, address: UInt64, detail: String)
+    case noVMClockDevice(searched: Int)
+    case vmclockResourceMissing
+    case vmclockElsewhere(tables: UInt64, qemu: UInt64)
 
     public var description: String {
         switch self {
@@ -46,6 +49,13 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .verifyFailed(slot, wrote, read):
             return "wrote \(wrote) at 0x\(String(slot, radix: 16)) but read back "
                 + (GenerationID(guestBytes: read)?.description ?? "\(read)")
+        case let .noVMClockDevice(searched):
+            return "none of the \(searched) SSDT tables declares the VMClock device (OEM table id VMCLOCK, _HID AMZNC10C)"
+        case .vmclockResourceMissing:
+            return "the VMClock device in the guest's SSDT declares no QWord memory range"
+        case let .vmclockElsewhere(tables, qemu):
+            return "the guest's tables put the VMClock page at 0x\(String(tables, radix: 16)), QEMU's memory map at "
+                + "0x\(String(qemu, radix: 16)); refusing to write either"
         case let .signalVerifyFailed(signal, address, detail):
             return "\(signal) at 0x\(String(address, radix: 16)) does not read back as written: \(detail)"
         }
