@@ -22,6 +22,18 @@ public struct ACPITableHeader: Equatable, Sendable {
         oemID = asciiField(header[10..<16])
         oemTableID = asciiField(header[16..<24])
     }
+
+    /// A whole table as the guest holds it: its header, and exactly the
+    /// bytes its claimed length covers, checked to be there and to sum to 0.
+    public static func wholeTable(_ bytes: [UInt8]) throws(VMGenIDError) -> (header: ACPITableHeader, table: [UInt8]) {
+        let header = try ACPITableHeader(parsing: bytes)
+        guard header.length >= UInt32(ACPITableHeader.size), Int(header.length) <= bytes.count else {
+            throw .badLength(signature: header.signature, claimed: header.length, available: bytes.count)
+        }
+        let table = Array(bytes.prefix(Int(header.length)))
+        guard table.reduce(UInt8(0), &+) == 0 else { throw .badChecksum(signature: header.signature) }
+        return (header, table)
+    }
 }
 
 /// Text of a fixed-width ACPI field: trailing spaces and NULs dropped,

@@ -16,12 +16,7 @@ public struct VMClockTable: Sendable, Equatable {
     /// Parses a whole SSDT: header, length, checksum and OEM table id, then
     /// the device's `_HID` and the first QWord memory descriptor after it.
     public init(ssdt bytes: [UInt8]) throws(VMGenIDError) {
-        let header = try ACPITableHeader(parsing: bytes)
-        guard header.length >= UInt32(ACPITableHeader.size), Int(header.length) <= bytes.count else {
-            throw .badLength(signature: header.signature, claimed: header.length, available: bytes.count)
-        }
-        let table = Array(bytes.prefix(Int(header.length)))
-        guard table.reduce(UInt8(0), &+) == 0 else { throw .badChecksum(signature: header.signature) }
+        let (header, table) = try ACPITableHeader.wholeTable(bytes)
         guard header.oemTableID == VMClockTable.oemTableID else { throw .noVMClockDevice(searched: 1) }
         // NameOp "_HID" StringPrefix "AMZNC10C" NUL
         let hid = [0x08] + Array("_HID".utf8) + [0x0d] + Array(VMClockTable.hardwareID.utf8) + [0x00]

@@ -21,12 +21,7 @@ public struct VMGenIDTable: Sendable, Equatable {
     /// the checksum and the OEM table id, then finds exactly one
     /// `NameOp "VGIA" DWordPrefix <dword>` in the AML.
     public init(ssdt bytes: [UInt8]) throws(VMGenIDError) {
-        let header = try ACPITableHeader(parsing: bytes)
-        guard header.length >= UInt32(ACPITableHeader.size), Int(header.length) <= bytes.count else {
-            throw .badLength(signature: header.signature, claimed: header.length, available: bytes.count)
-        }
-        let table = Array(bytes.prefix(Int(header.length)))
-        guard table.reduce(UInt8(0), &+) == 0 else { throw .badChecksum(signature: header.signature) }
+        let (header, table) = try ACPITableHeader.wholeTable(bytes)
         guard header.oemTableID == VMGenIDTable.oemTableID else {
             throw .notVMGenIDTable(oemTableID: header.oemTableID)
         }
