@@ -76,15 +76,16 @@ extension AgentAsking {
         return try await observe()
     }
 
-    /// Polls the agent until the guest's VMClock reader saw a counter other
-    /// than the last one it had seen at `baseline`, or `timeout` passes;
-    /// returns the last observation. (A revert rewinds the reader's log
-    /// with the guest, so its length says nothing.)
-    func observeVMClockChange(after baseline: GuestObservation, timeout: Duration = .seconds(10)) async throws
+    /// Polls the agent until the guest's VMClock reader has seen a counter
+    /// that is not among `seen`, or `timeout` passes; returns the last
+    /// observation. (A revert rewinds the reader's log with the guest, to
+    /// a counter seen before: neither its length nor its last entry tells
+    /// that the reader looked again.)
+    func observeVMClockChange(notAmong seen: [UInt64], timeout: Duration = .seconds(10)) async throws
         -> GuestObservation {
         let deadline = ContinuousClock.now + timeout
         var last = try await observe()
-        while ContinuousClock.now < deadline, last.vmclockCounters?.last == baseline.vmclockCounters?.last {
+        while ContinuousClock.now < deadline, last.vmclockCounters?.last.map(seen.contains) ?? true {
             try await Task.sleep(for: .milliseconds(100))
             last = try await observe()
         }

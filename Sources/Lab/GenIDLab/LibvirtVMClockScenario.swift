@@ -49,7 +49,7 @@ public struct LibvirtVMClockScenario: Sendable {
                     let response = try ControlCoding.decode(ControlResponse.self, from: Data(output.utf8))
                     let value = try response.rotation.flatMap { GenerationID($0.value) }
                         ?? { throw LabError.agentProtocol("genidctl \(verb[0]) gave no value: \(output)") }()
-                    let after = try await domain.observeVMClockChange(after: before)
+                    let after = try await domain.observeVMClockChange(notAmong: seen)
                     let counter = after.vmclockCounters?.last
                     let label = "genidctl \(verb[0]) \(index <= count ? String(index) : "")"
                         .trimmingCharacters(in: .whitespaces)

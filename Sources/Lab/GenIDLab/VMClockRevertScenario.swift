@@ -53,7 +53,7 @@ public struct VMClockRevertScenario: Sendable {
                 for index in 1...count {
                     let (host, elapsed) = try await revert(vm: vm, rotator: rotator)
                     let after = protected
-                        ? try await machine.observeVMClockChange(after: before)
+                        ? try await machine.observeVMClockChange(notAmong: seen)
                         : try await machine.observeAfterSettling()
                     let counter = after.vmclockCounters?.last
                     judge(&report, index: index, host: host, counter: counter, flags: after.vmclockFlags, seen: seen)
