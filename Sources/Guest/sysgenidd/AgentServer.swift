@@ -112,6 +112,12 @@ final class AgentServer: @unchecked Sendable {
             }
             let fresh = request.arguments.count == 2
             PosixThread.detach { [self] in answer(request, context.conformance(kind: kind, fresh: fresh)) }
+        case .system:
+            guard request.arguments.allSatisfy(AgentSystemField.isUnitName) else {
+                answer(request, .error("usage: system [unit ...] (unit names ending in .service, .target, …)"))
+                return
+            }
+            PosixThread.detach { [self] in answer(request, .ok(SystemView.fields(units: request.arguments))) }
         case .armWakeup:
             guard let active = context.active else {
                 answer(request, .error("ENODEV no sysgenid provider in this guest"))

@@ -12,6 +12,8 @@ final class GuestContext: @unchecked Sendable {
     let watcher: HardwareWatcher
     /// The blocking, poll and mmap readers (started by `startReaders`).
     let readers = GenerationReaders()
+    /// The generation hooks, when they run (set once at start).
+    var hooks: GenerationHooks?
     static let sysfsGeneration = "/sys/class/misc/sysgenid/generation"
 
     init(provider: Provider?, watcher: HardwareWatcher) {
@@ -52,6 +54,11 @@ final class GuestContext: @unchecked Sendable {
         var fields = [AgentField(AgentStatusField.sysgenidProvider, providerName)]
         if let counter { fields.append(AgentField(AgentStatusField.sysgenidCounter, String(counter))) }
         fields.append(AgentField(AgentStatusField.kernelVMForkCount, String(watcher.vmforkCount.load(ordering: .relaxed))))
+        if let hooks {
+            fields.append(AgentField(AgentStatusField.hookRounds, String(hooks.rounds.load(ordering: .relaxed))))
+            let generation = hooks.lastGeneration.load(ordering: .relaxed)
+            if generation >= 0 { fields.append(AgentField(AgentStatusField.hookGeneration, String(generation))) }
+        }
         return fields + readers.statusFields()
     }
 

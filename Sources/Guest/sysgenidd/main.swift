@@ -9,6 +9,7 @@ import SysGenID
 
 let usage = """
     usage: sysgenidd [--provider | --no-provider] [--socket PATH] [--page PATH]
+                     [--hooks DIR | --no-hooks] [--hook-timeout SECONDS]
                      [--agent-port NAME ... | --no-agent]
 
     Provider (the userspace implementation of /dev/sysgenid's contract):
@@ -22,12 +23,21 @@ let usage = """
     \(HardwareWatcher.periodSeconds) s) and on TRIGGER by a client with
     CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN. Documentation/sysgenid-provider.md.
 
+    Generation hooks: at each new generation the executables in DIR run one
+    after the other in name order (names of letters, digits, _ and - only),
+    with SYSGENID_GENERATION and SYSGENID_VMGENID set, each stopped after the
+    time limit. They count as one tracked watcher that acknowledges after the
+    last one ended, so the host's wait-ready waits for them.
+      --hooks DIR              default \(GenerationHooks.defaultDirectory) (if it exists)
+      --hook-timeout SECONDS   per hook, default \(GenerationHooks.defaultTimeoutSeconds)
+      --no-hooks               run none
+
     Agent: answers the host's requests (ping, status, watchers, wait-watchers,
-    wait-ready, slow-watcher, conformance, arm-wakeup, bench) on virtio-serial
-    ports, each port on its own thread.
-      default            wait for \(agentPortName) (the lab's) and, once it is
-                         there, also serve \(genidAgentPortName) (genidd's) if the
-                         VM has that port
+    wait-ready, slow-watcher, conformance, arm-wakeup, bench, system) on
+    virtio-serial ports, each port on its own thread.
+      default            serve \(agentPortName) (the lab's) and
+                         \(genidAgentPortName) (genidd's), whichever the VM
+                         has, once the first of them appears
       --agent-port NAME  serve port NAME instead, waiting for it; give it once
                          per port
       --no-agent         provider only
@@ -41,6 +51,8 @@ var explicitPorts: [String] = []
 var agentEnabled = true
 var socketPath = SysGenIDProvider.defaultSocketPath
 var pagePath = SysGenIDProvider.defaultPagePath
+var hooksDirectory: String? = GenerationHooks.defaultDirectory
+var hookTimeoutSeconds = GenerationHooks.defaultTimeoutSeconds
 
 var arguments = CommandLine.arguments.dropFirst()
 @MainActor func value(for option: String) -> String {
@@ -60,6 +72,15 @@ while let argument = arguments.popFirst() {
     case "--no-provider": providerMode = .off
     case "--socket": socketPath = value(for: argument)
     case "--page": pagePath = value(for: argument)
+    case "--hooks": hooksDirectory = value(for: argument)
+    case "--no-hooks": hooksDirectory = nil
+    case "--hook-timeout":
+        let text = value(for: argument)
+        guard let seconds = Int(text), seconds > 0 else {
+            log("--hook-timeout needs a whole number of seconds > 0, not '\(text)'\n\n" + usage)
+            exit(64)
+        }
+        hookTimeoutSeconds = seconds
     case "-h", "--help":
         print(usage, terminator: "")
         exit(0)
@@ -83,6 +104,12 @@ if runProvider {
     do {
         try candidate.start()
         provider = candidate
+        // Stock consumers (AWS-LC's VM UBE among them) know only the
+        // device: they must hear that they are on their own.
+        log("WARNING: no \(SysGenIDProvider.defaultDevicePath) (the sysgenid kernel module is not loaded): "
+            + "programs that open \(SysGenIDProvider.defaultDevicePath) find nothing and are NOT told of VM "
+            + "generation changes. Protected: programs using the SysGenID library or sysgenidctl, and "
+            + "read-only mappings of \(pagePath). Install sysgenid-dkms to protect the others.")
     } catch {
         log("cannot start the userspace provider: \(error)")
         exit(1)
@@ -98,25 +125,47 @@ if provider == nil && access(SysGenIDProvider.defaultDevicePath, F_OK) == 0 {
 }
 watcher.start(provider: provider, moduleCounter: moduleCounter)
 let context = GuestContext(provider: provider, watcher: watcher)
+if let hooksDirectory, let active = context.active {
+    var info = stat()
+    if stat(hooksDirectory, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+        let hooks = GenerationHooks(directory: hooksDirectory, timeoutSeconds: hookTimeoutSeconds)
+        do {
+            try hooks.start(provider: active) { [watcher] in try? watcher.reader.read() }
+            context.hooks = hooks
+        } catch {
+            log("generation hooks not started: \(error)")
+        }
+    } else if hooksDirectory != GenerationHooks.defaultDirectory {
+        log("no hooks directory \(hooksDirectory): generation hooks not run")
+    }
+}
 if agentEnabled && !context.startReaders() {
     log("no sysgenid provider: the blocking, poll and mmap readers do not run")
 }
 
 if agentEnabled {
-    // One server per port, each waiting for its own port.
-    let waitedFor = explicitPorts.isEmpty ? [agentPortName] : explicitPorts
-    for name in waitedFor {
-        PosixThread.detach { [context] in AgentServer.serve(portNamed: name, context: context) }
-    }
-    if explicitPorts.isEmpty {
-        // genidd's port is optional: look once, when the lab's port is there
-        // (all ports of the device appear together), and never poll for it.
-        while AgentPort.findDevice(named: agentPortName) == nil { usleep(100_000) }
+    if !explicitPorts.isEmpty {
+        // One server per port, each waiting for its own port.
+        for name in explicitPorts {
+            PosixThread.detach { [context] in AgentServer.serve(portNamed: name, context: context) }
+        }
+    } else {
+        // Whichever of the two ports the VM has: the lab's, genidd's, or
+        // both. All ports of a virtio-serial device appear together, so
+        // wait for the first, then serve each one there is; a VM with
+        // neither (no genid host) is looked at less and less often.
+        var pause: UInt32 = 100_000
+        while AgentPort.findDevice(named: agentPortName) == nil && AgentPort.findDevice(named: genidAgentPortName) == nil {
+            usleep(pause)
+            pause = min(pause * 2, 5_000_000)
+        }
         AgentPort.waitForNames()
-        if AgentPort.findDevice(named: genidAgentPortName) != nil {
-            PosixThread.detach { [context] in AgentServer.serve(portNamed: genidAgentPortName, context: context) }
-        } else {
-            log("no virtio-serial port \(genidAgentPortName): not served")
+        for name in [agentPortName, genidAgentPortName] {
+            if AgentPort.findDevice(named: name) != nil {
+                PosixThread.detach { [context] in AgentServer.serve(portNamed: name, context: context) }
+            } else {
+                log("no virtio-serial port \(name): not served")
+            }
         }
     }
 }

@@ -48,6 +48,39 @@ public enum AgentVerb: String, Sendable, CaseIterable {
     /// readiness gate. `ok watcher=started slow_watchers=N sysgenid_counter=N`,
     /// or `error ENODEV …`. Each call adds one; they live as long as the agent.
     case slowWatcher = "slow-watcher"
+    /// `system [unit ...]`: how the guest system around the agent stands,
+    /// for guests with a real init: `init=<comm of PID 1>`; with systemd,
+    /// `system_state=` (`systemctl is-system-running`: running, degraded,
+    /// starting, …), `failed_units=` (comma-separated) and `unit_<name>=` (`systemctl is-active`, name
+    /// lowercased with every other character than a-z0-9 as `_`) for each
+    /// unit asked for; `sysgenid_module_file=` (the loaded module's file
+    /// under /lib/modules/<release>, from modules.dep; absent when not
+    /// loaded) and `sysgenid_device_mode=` (octal, absent without the
+    /// device). Runs systemctl, nothing else.
+    case system
+}
+
+/// Keys of the `system` response.
+public enum AgentSystemField {
+    public static let initName = "init"
+    public static let systemState = "system_state"
+    /// Comma-separated names of the units systemd lists as failed.
+    public static let failedUnits = "failed_units"
+    public static let sysgenidModuleFile = "sysgenid_module_file"
+    public static let sysgenidDeviceMode = "sysgenid_device_mode"
+
+    /// The key of a unit's state: `unit_` and the name, lowercased, with
+    /// every character other than a-z and 0-9 as `_`.
+    public static func unit(_ name: String) -> String {
+        "unit_" + String(name.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "_" })
+    }
+
+    /// Unit names the verb accepts: systemd's characters, a known suffix.
+    public static func isUnitName(_ name: String) -> Bool {
+        let suffixes = [".service", ".target", ".socket", ".mount", ".path", ".timer", ".device"]
+        return name.count <= 255 && suffixes.contains { name.hasSuffix($0) }
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "@._:-\\".contains($0)) }
+    }
 }
 
 /// Keys of the `status` response.
@@ -78,6 +111,11 @@ public enum AgentStatusField {
     public static let readerBlocking = "reader_blocking"
     public static let readerPoll = "reader_poll"
     public static let readerMmap = "reader_mmap"
+    /// sysgenidd's generation hooks (`--hooks`): rounds finished since
+    /// start (every hook of the round ended) and the generation of the
+    /// last one; absent when the hooks do not run.
+    public static let hookRounds = "hook_rounds"
+    public static let hookGeneration = "hook_generation"
 }
 
 /// Keys of the `wait-watchers`, `watchers` and `conformance` responses.
