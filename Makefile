@@ -3,6 +3,8 @@
 # PostgreSQL and the guest kernels; `make test` also makes the newer stack,
 # qemu/newer-stack: a Debian 13 root with QEMU and libvirt from
 # trixie-backports and a 7.x guest kernel, cached outside the clone).
+# `make deb` builds the Debian packages genid, sysgenid-tools and
+# sysgenid-dkms into build/deb/ (Documentation/packages.md).
 
 SWIFT        ?= swift
 GUEST_BUILD  := .build-guest
@@ -12,7 +14,7 @@ KERNELS      := 6.1 6.12
 export GENID_GUEST_BIN_DIR := $(CURDIR)/$(GUEST_BUILD)/release
 export GENID_LAB_BUILD_DIR := $(CURDIR)/build/lab
 
-.PHONY: all setup newer-stack build guest kernel images newer-images demo check test fuzz clean install
+.PHONY: all setup newer-stack build guest kernel images newer-images debian-image demo check test fuzz clean install deb
 
 all: build guest
 
@@ -56,12 +58,23 @@ check:
 	SWIFT=$(SWIFT) Tests/run --skip LabIntegrationTests
 
 # One shell for the whole run, so that on every path (a failure too) it stops
-# the libvirtd and virtlogd the lab started, and only those (qemu/lab-daemons).
-test: images newer-images
+# the libvirtd and virtlogd the lab started, and only those (qemu/lab-daemons),
+# and removes the host package if this run installed it. The libvirt
+# scenarios run the genidd that package installed (GENID_GENIDD).
+# The packages build in DEB_TEST_WORK (outside the clone, so incremental
+# across clones) with debug host binaries (noopt: minutes faster).
+DEB_TEST_WORK := /var/cache/genid/deb-build
+test: export DEB_WORK := $(DEB_TEST_WORK)
+test: export DEB_BUILD_OPTIONS := noopt
+test: images newer-images debian-image
 	Tests/check-manifest
-	@before="$$(qemu/lab-daemons running)"; trap 'qemu/lab-daemons stop-unless "$$before"' EXIT; \
+	@before="$$(qemu/lab-daemons running)"; \
+	genid_before="$$(dpkg-query -W -f='$${Status}' genid 2>/dev/null || true)"; \
+	trap 'qemu/lab-daemons stop-unless "$$before"; \
+	      [ "$$genid_before" = "install ok installed" ] || apt-get purge -y -q genid > /dev/null 2>&1 || true' EXIT; \
 	set -e -x; \
-	SWIFT=$(SWIFT) Tests/with-postgres Tests/run; \
+	GENID_PACKAGES_SKIP_BUILD=1 GENID_PACKAGES_KEEP_INSTALLED=1 Tests/packages; \
+	GENID_GENIDD=/usr/bin/genidd SWIFT=$(SWIFT) Tests/with-postgres Tests/run; \
 	Tests/newer-stack; \
 	Tests/doc-examples; \
 	qemu/check-leftovers; \
@@ -100,3 +113,33 @@ install:
 	install -m 0644 qemu/genidd.json.example $(DESTDIR)$(SYSCONFDIR)/genid/genidd.json.example
 	@echo "Installed. Next: systemctl daemon-reload && systemctl enable --now genidd"
 	@echo "libvirt looks for hooks when it starts or reloads: systemctl reload libvirtd (or virtqemud)"
+
+# Debian packages -> build/deb/ (Documentation/packages.md). dpkg-buildpackage
+# runs in a staged copy under DEB_WORK (the tracked and untracked files git
+# does not ignore, plus the guest binaries), so that the working tree and its
+# parent get none of its by-products; rsync keeps files whose content did not
+# change as they are (--checksum: a fresh clone's new mtimes do not count),
+# and the swift scratch path stays, so a second build is incremental.
+# DEB_BUILD_OPTIONS=noopt: debug host binaries, faster. `make test` puts
+# DEB_WORK outside the clone (DEB_TEST_WORK), so that a fresh clone's build
+# is incremental too.
+DEB_WORK ?= build/deb-build
+deb: guest
+	rm -rf build/deb $(DEB_WORK)/*.deb $(DEB_WORK)/*.changes $(DEB_WORK)/*.buildinfo
+	mkdir -p build/deb $(DEB_WORK)/genid
+	rsync -a --checksum --delete --exclude=/.git --include=/Package.resolved --filter=':- .gitignore' \
+		./ $(DEB_WORK)/genid/
+	mkdir -p $(DEB_WORK)/genid/$(GUEST_BUILD)/release
+	cp -p $(GUEST_BUILD)/release/sysgenidd $(GUEST_BUILD)/release/sysgenidctl \
+		$(DEB_WORK)/genid/$(GUEST_BUILD)/release/
+	cd $(DEB_WORK)/genid && SWIFT=$(SWIFT) GENID_SWIFT_SCRATCH=$(abspath $(DEB_WORK))/scratch \
+		dpkg-buildpackage -b -us -uc
+	mv $(DEB_WORK)/*.deb build/deb/
+	@ls -l build/deb/
+
+# The lab's Debian guest (Documentation/lab.md): Debian 12 with systemd, the
+# guest packages installed from build/deb. As root: the base root is cached in
+# /var/cache/genid/debian-guest, the image in build/lab/debian.
+debian-image: deb
+	qemu/debian-guest base
+	qemu/debian-guest image

@@ -11,11 +11,13 @@ struct LabProcess: Sendable {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// The lab ledger the scenarios write (the Makefile sets GENID_LAB_BUILD_DIR).
-    static var ledgerPath: String {
-        let build = ProcessInfo.processInfo.environment["GENID_LAB_BUILD_DIR"] ?? "\(packageRoot)/build/lab"
-        return "\(build)/ledger.sqlite"
+    /// The lab's build directory (the Makefile sets GENID_LAB_BUILD_DIR).
+    static var buildDirectory: String {
+        ProcessInfo.processInfo.environment["GENID_LAB_BUILD_DIR"] ?? "\(packageRoot)/build/lab"
     }
+
+    /// The lab ledger the scenarios write.
+    static var ledgerPath: String { "\(buildDirectory)/ledger.sqlite" }
 
     static func binary(_ name: String) -> String {
         (executable as NSString).deletingLastPathComponent + "/" + name

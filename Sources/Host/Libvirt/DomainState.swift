@@ -41,3 +41,11 @@ public struct DomainStateInfo: Sendable, Hashable {
     public let state: DomainState
     public let reason: Int32
 }
+
+extension DomainStateInfo {
+    /// Shut off because the guest shut itself down (`VIR_DOMAIN_SHUTOFF_SHUTDOWN`),
+    /// as after an ACPI power button press it obeyed; not destroyed, crashed or saved.
+    public var isShutOffByGuest: Bool {
+        state == .shutOff && reason == cInt(VIR_DOMAIN_SHUTOFF_SHUTDOWN)
+    }
+}

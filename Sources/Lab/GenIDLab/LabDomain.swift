@@ -24,6 +24,9 @@ public struct LabDomainConfiguration: Sendable {
     /// true: QEMU gets `-device vmclock` (QEMU >= 10) through
     /// `<qemu:commandline>`, libvirt having no element for it.
     public var vmclock = false
+    /// A qcow2 image the domain's disk is an overlay of (the Debian guest's
+    /// root file system); nil: an empty disk of `diskMiB`.
+    public var diskBackingFile: String?
 
     public init(image: GuestImage) {
         self.image = image
@@ -129,8 +132,13 @@ public actor LabDomain {
         let template = try LabDomainTemplate.load(from: configuration.templatePath)
         return try await define(configuration, connection: connection, runRoot: runRoot,
                                 hostRoot: hostRoot) { name, directory in
-            try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk,
-                                  "\(configuration.diskMiB)M"])
+            if let backing = configuration.diskBackingFile {
+                try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", "-b", absolutePath(backing),
+                                      "-F", "qcow2", directory.disk])
+            } else {
+                try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk,
+                                      "\(configuration.diskMiB)M"])
+            }
             let xml = try template.fill([
                 "NAME": name,
                 "DESCRIPTION": "genid lab guest of pid \(getpid()), files in \(directory.path); "

@@ -11,6 +11,7 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
     case agentProtocol(String)
     case io(path: String, message: String)
     case invalidArgument(String)
+    case debianImageMissing(directory: String, missing: String)
 
     public var description: String {
         switch self {
@@ -41,6 +42,9 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
             return "\(path): \(message)"
         case let .invalidArgument(message):
             return message
+        case let .debianImageMissing(directory, missing):
+            return "no Debian guest image in \(directory) (\(missing) is missing); build it with 'make debian-image' "
+                + "(as root: the project's packages, then qemu/debian-guest base and image)"
         }
     }
 }

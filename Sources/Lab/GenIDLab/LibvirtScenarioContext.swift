@@ -17,15 +17,26 @@ struct LibvirtScenarioContext {
     let ledger: any GenerationStore
     var report: LabReport
     let progress: @Sendable (String) -> Void
+    /// The Debian guest's configuration; nil: the lab's own image.
+    var baseConfiguration: LabDomainConfiguration?
 
-    static func report(scenario: String, settings: LabSettings, ledger: String? = nil,
+    /// `debian`: the scenario boots the lab's Debian guest image instead of
+    /// the lab's own (`DebianGuestImage`).
+    static func report(scenario: String, settings: LabSettings, ledger: String? = nil, debian: Bool = false,
                        progress: @escaping @Sendable (String) -> Void,
                        _ body: (inout LibvirtScenarioContext) async throws -> Void) async -> LabReport {
         var report = LabReport(scenario: scenario, backend: "libvirt")
         report.accelerator = MachineConfiguration.Accelerator.tcg.rawValue
         let environment: LibvirtEnvironment, image: GuestImage, connection: Connection, genidd: LabGenidd
+        var debianConfiguration: LabDomainConfiguration?
         do {
-            image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
+            if debian {
+                let debianImage = try DebianGuestImage.load(buildDirectory: settings.buildDirectory)
+                image = debianImage.guestImage
+                debianConfiguration = debianImage.domainConfiguration()
+            } else {
+                image = try settings.imageBuilder.image(for: settings.kernel, progress: progress)
+            }
             report.guestKernel = image.kernel.release
             report.consoleLog = settings.consoleLogPath(scenario: scenario, release: image.kernel.release)
             progress("making sure libvirtd runs with the lab's settings")
@@ -47,7 +58,8 @@ struct LibvirtScenarioContext {
             try await genidd.start()
             context = LibvirtScenarioContext(
                 settings: settings, image: image, environment: environment, connection: connection, genidd: genidd,
-                ledger: try openLedger(at: genidd.ledgerPath), report: report, progress: progress)
+                ledger: try openLedger(at: genidd.ledgerPath), report: report, progress: progress,
+                baseConfiguration: debianConfiguration)
         } catch {
             report.error = "\(error)\n--- genidd log ---\n\(genidd.log(lines: 20))"
             report.check("scenario ran to completion", false, "\(error)")
@@ -67,7 +79,7 @@ struct LibvirtScenarioContext {
         return context.report
     }
 
-    var domainConfiguration: LabDomainConfiguration { LabDomainConfiguration(image: image) }
+    var domainConfiguration: LabDomainConfiguration { baseConfiguration ?? LabDomainConfiguration(image: image) }
 
     /// Defines and starts a domain, waits for its agent, records the boot
     /// time once, runs `body`; the domain is removed on every path.

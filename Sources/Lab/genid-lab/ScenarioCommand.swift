@@ -18,7 +18,8 @@ struct ScenarioCommand: AsyncParsableCommand {
                       LibvirtRevertCommand.self, LibvirtRestoreCommand.self, LibvirtCloneCommand.self,
                       LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self,
                       FleetOutageCommand.self, RebootAfterRotateCommand.self, FleetMigrateCommand.self,
-                      FleetCloneCommand.self, LibvirtVMClockCommand.self]
+                      FleetCloneCommand.self, LibvirtVMClockCommand.self,
+                      DebianBootCommand.self, DebianRevertCommand.self, DebianShutdownCommand.self]
     )
 }
 
