@@ -19,6 +19,13 @@ extension LabIntegration {
             expectDistinctGuestValues(report)
         }
 
+        /// `virsh shutdown` of the lab's own guest: its acpid powers it off.
+        @Test func virshShutdownPowersTheGuestOff() async throws {
+            let report = try await runScenario(["libvirt-shutdown", "--kernel", TestKernels.primary])
+            #expect(report.timingsMs["shutdown"] != nil)
+            #expect(report.checks.contains { $0.name == "libvirt records a shutdown by the guest" && $0.passed })
+        }
+
         @Test func restoreOneStateThreeTimes() async throws {
             let report = try await runScenario(["libvirt-restore", "--count", "3", "--kernel", TestKernels.primary])
             #expect(report.restores.count == 3)

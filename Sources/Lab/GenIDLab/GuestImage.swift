@@ -13,12 +13,13 @@ public struct GuestImage: Sendable {
 /// rebuilds only when an input (file size or mtime, or the recipe) changed.
 public struct GuestImageBuilder: Sendable {
     /// Bump when the layout of the image or the init script changes.
-    static let recipeVersion = 3
+    static let recipeVersion = 4
     /// Drivers the guest needs that Debian may ship as modules.
     static let requiredModules = ["virtio_pci", "virtio_console"]
     /// Drivers loaded when the kernel has them: VMClock (`/dev/vmclock0`,
-    /// Linux >= 7.0 as Debian builds it).
-    static let optionalModules = ["ptp_vmclock"]
+    /// Linux >= 7.0 as Debian builds it); the ACPI power button and the
+    /// event devices busybox's acpid reads it from (`virsh shutdown`).
+    static let optionalModules = ["ptp_vmclock", "button", "evdev"]
     static let guestExecutables = ["sysgenidd", "sysgenidctl"]
     /// The sysgenid module, built per release by `make kernel`
     /// (Kernel/sysgenid/build-all); /init loads it for `genid.provider=module`.
@@ -116,6 +117,8 @@ public struct GuestImageBuilder: Sendable {
             moduleList += name + "\n"
         }
         entries.append(Entry(guestPath: "etc/genid/modules", source: .text(moduleList), mode: 0o644))
+        entries.append(Entry(guestPath: GuestInitScript.powerButtonAction, source: .text(GuestInitScript.powerButtonScript),
+                             mode: 0o755))
         let sysgenid = "\(kernelModuleDirectory)/\(kernel.release)/sysgenid.ko"
         guard FileManager.default.fileExists(atPath: sysgenid) else {
             throw LabError.invalidArgument("the sysgenid module for \(kernel.release) is missing at \(sysgenid); "

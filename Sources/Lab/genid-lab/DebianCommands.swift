@@ -84,18 +84,25 @@ struct DebianShutdownCommand: AsyncParsableCommand {
             """
     )
     @OptionGroup var lab: LabOptions
-    @Option(help: "Seconds to wait for the guest to power off.") var timeout: Double = 120
+    @OptionGroup var shutdown: ShutdownOptions
     @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        try await runScenario(json: json) { await shutdown.scenario(lab.settings, debian: true).run(progress: $0) }
+    }
+}
+
+/// What `debian-shutdown` and `libvirt-shutdown` share.
+struct ShutdownOptions: ParsableArguments {
+    @Option(help: "Seconds to wait for the guest to power off.") var timeout: Double = 120
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }
 
-    func run() async throws {
-        try await runScenario(json: json) {
-            var scenario = DebianShutdownScenario(settings: lab.settings)
-            scenario.timeout = .milliseconds(Int64(timeout * 1000))
-            return await scenario.run(progress: $0)
-        }
+    func scenario(_ settings: LabSettings, debian: Bool) -> ShutdownScenario {
+        var scenario = ShutdownScenario(settings: settings, debian: debian)
+        scenario.timeout = .milliseconds(Int64(timeout * 1000))
+        return scenario
     }
 }

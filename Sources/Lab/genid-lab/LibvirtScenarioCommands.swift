@@ -269,3 +269,26 @@ struct LibvirtGeniddDownCommand: AsyncParsableCommand {
 
     func run() async throws { try await LibvirtScenarioOptions.run(.geniddDown, lab: options.lab, json: options.json) }
 }
+
+struct LibvirtShutdownCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "libvirt-shutdown",
+        abstract: "virsh shutdown (an ACPI power button press) powers the lab's guest off.",
+        discussion: """
+            Boots the lab's own guest as a libvirt domain, calls
+            virDomainShutdown (what 'virsh shutdown' does) and waits up to
+            --timeout seconds: the guest's busybox acpid must run the power
+            button's action and the guest power off by itself (libvirt's
+            shut-off reason 'shutdown', not destroyed or crashed), with the
+            kernel's 'reboot: Power down' on the console. debian-shutdown is
+            the same with systemd.
+            """
+    )
+    @OptionGroup var lab: LabOptions
+    @OptionGroup var shutdown: ShutdownOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        try await runScenario(json: json) { await shutdown.scenario(lab.settings, debian: false).run(progress: $0) }
+    }
+}

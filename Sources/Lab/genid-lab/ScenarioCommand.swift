@@ -19,7 +19,8 @@ struct ScenarioCommand: AsyncParsableCommand {
                       LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self,
                       FleetOutageCommand.self, RebootAfterRotateCommand.self, FleetMigrateCommand.self,
                       FleetCloneCommand.self, LibvirtVMClockCommand.self,
-                      DebianBootCommand.self, DebianRevertCommand.self, DebianShutdownCommand.self]
+                      DebianBootCommand.self, DebianRevertCommand.self, DebianShutdownCommand.self,
+                      LibvirtShutdownCommand.self]
     )
 }
 
