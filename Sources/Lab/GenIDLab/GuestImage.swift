@@ -17,9 +17,13 @@ public struct GuestImageBuilder: Sendable {
     /// Drivers the guest needs that Debian may ship as modules.
     static let requiredModules = ["virtio_pci", "virtio_console"]
     /// Drivers loaded when the kernel has them: VMClock (`/dev/vmclock0`,
-    /// Linux >= 7.0 as Debian builds it); the ACPI power button and the
-    /// event devices busybox's acpid reads it from (`virsh shutdown`).
-    static let optionalModules = ["ptp_vmclock", "button", "evdev"]
+    /// Linux >= 7.0 as Debian builds it).
+    static let optionalModules = ["ptp_vmclock"]
+    /// The ACPI power button and the event devices busybox's acpid reads
+    /// it from: loaded only with `genid.acpi=1` (`virsh shutdown`), since a
+    /// guest that patches its kernel code (static keys) right before a
+    /// snapshot has been seen to oops after a revert under TCG.
+    static let powerButtonModules = ["button", "evdev"]
     static let guestExecutables = ["sysgenidd", "sysgenidctl"]
     /// The sysgenid module, built per release by `make kernel`
     /// (Kernel/sysgenid/build-all); /init loads it for `genid.provider=module`.
@@ -117,6 +121,17 @@ public struct GuestImageBuilder: Sendable {
             moduleList += name + "\n"
         }
         entries.append(Entry(guestPath: "etc/genid/modules", source: .text(moduleList), mode: 0o644))
+        let powerButton = try kernelModules.loadOrder(
+            for: GuestImageBuilder.powerButtonModules.filter(kernelModules.has), release: kernel.release
+        ).filter { !modules.contains($0) }
+        var powerButtonList = ""
+        for module in powerButton {
+            let name = KernelModules.name(ofPath: module) + ".ko"
+            entries.append(Entry(guestPath: "lib/modules/\(name)",
+                                 source: .compressedModule("\(kernel.modulesDirectory)/\(module)"), mode: 0o644))
+            powerButtonList += name + "\n"
+        }
+        entries.append(Entry(guestPath: "etc/genid/acpi-modules", source: .text(powerButtonList), mode: 0o644))
         entries.append(Entry(guestPath: GuestInitScript.powerButtonAction, source: .text(GuestInitScript.powerButtonScript),
                              mode: 0o755))
         let sysgenid = "\(kernelModuleDirectory)/\(kernel.release)/sysgenid.ko"

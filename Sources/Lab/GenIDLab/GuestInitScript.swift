@@ -4,9 +4,9 @@
 /// builder listed in /etc/genid/modules (dependencies first), starts an
 /// unprivileged VMClock reader when the guest has `/dev/vmclock0`, loads
 /// sysgenid.ko when the kernel command line says `genid.provider=module`
-/// (else sysgenidd runs the userspace provider), starts busybox's acpid so
-/// that an ACPI power button press (`virsh shutdown`) powers the guest off,
-/// and keeps the guest agent running. PID 1 must never exit, so it ends in
+/// (else sysgenidd runs the userspace provider), with `genid.acpi=1` starts
+/// busybox's acpid so that an ACPI power button press (`virsh shutdown`)
+/// powers the guest off, and keeps the guest agent running. PID 1 must never exit, so it ends in
 /// a sleep loop.
 enum GuestInitScript {
     /// Where busybox's acpid looks for the power button's action (its
@@ -49,10 +49,16 @@ enum GuestInitScript {
         su -s /bin/sh nobody -c 'exec /usr/bin/sysgenidctl --json vmclock --follow > /run/vmclock/follow.log 2>&1' &
         echo "genid-lab: /dev/vmclock0 followed by an unprivileged reader"
     fi
-    # The ACPI power button (libvirt's shutdown) reaches busybox's acpid
-    # through an event device; its action powers the guest off.
-    if [ -e /dev/input/event0 ]; then
-        acpid -c /etc/acpi -l /run/acpid.log && echo "genid-lab: acpid handles the power button"
+    # With genid.acpi=1: the ACPI power button (libvirt's shutdown) reaches
+    # busybox's acpid through an event device; its action powers the
+    # guest off.
+    if grep -qw genid.acpi=1 /proc/cmdline; then
+        while read -r module; do
+            insmod "/lib/modules/$module" || echo "genid-lab: insmod $module failed"
+        done < /etc/genid/acpi-modules
+        if [ -e /dev/input/event0 ]; then
+            acpid -c /etc/acpi -l /run/acpid.log && echo "genid-lab: acpid handles the power button"
+        fi
     fi
     # sysgenid: the kernel module with genid.provider=module on the kernel
     # command line, else sysgenidd's userspace provider.

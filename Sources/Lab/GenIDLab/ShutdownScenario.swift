@@ -25,7 +25,9 @@ public struct ShutdownScenario: Sendable {
         let (timeout, debian) = (self.timeout, self.debian)
         return await LibvirtScenarioContext.report(scenario: name, settings: settings, debian: debian,
                                                    progress: progress) { context in
-            try await context.withBootedDomain { domain, report in
+            // The lab's own guest handles the power button only when asked (GuestInitScript).
+            let acpi: (inout LabDomainConfiguration) -> Void = { if !debian { $0.kernelCommandLine += " genid.acpi=1" } }
+            try await context.withBootedDomain(configure: acpi) { domain, report in
                 if debian { report.checkDebianSystem(try await domain.waitForSystemd()) }
                 progress("virDomainShutdown (ACPI power button)")
                 let clock = ContinuousClock()

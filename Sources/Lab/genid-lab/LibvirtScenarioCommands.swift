@@ -275,7 +275,8 @@ struct LibvirtShutdownCommand: AsyncParsableCommand {
         commandName: "libvirt-shutdown",
         abstract: "virsh shutdown (an ACPI power button press) powers the lab's guest off.",
         discussion: """
-            Boots the lab's own guest as a libvirt domain, calls
+            Boots the lab's own guest as a libvirt domain with genid.acpi=1
+            (its init then runs busybox's acpid), calls
             virDomainShutdown (what 'virsh shutdown' does) and waits up to
             --timeout seconds: the guest's busybox acpid must run the power
             button's action and the guest power off by itself (libvirt's
