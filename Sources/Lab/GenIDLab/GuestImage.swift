@@ -113,25 +113,20 @@ public struct GuestImageBuilder: Sendable {
         let kernelModules = try KernelModules(kernel: kernel)
         let wanted = GuestImageBuilder.requiredModules + GuestImageBuilder.optionalModules.filter(kernelModules.has)
         let modules = try kernelModules.loadOrder(for: wanted, release: kernel.release)
-        var moduleList = ""
-        for module in modules {
-            let name = KernelModules.name(ofPath: module) + ".ko"
-            entries.append(Entry(guestPath: "lib/modules/\(name)",
-                                 source: .compressedModule("\(kernel.modulesDirectory)/\(module)"), mode: 0o644))
-            moduleList += name + "\n"
-        }
-        entries.append(Entry(guestPath: "etc/genid/modules", source: .text(moduleList), mode: 0o644))
         let powerButton = try kernelModules.loadOrder(
             for: GuestImageBuilder.powerButtonModules.filter(kernelModules.has), release: kernel.release
         ).filter { !modules.contains($0) }
-        var powerButtonList = ""
-        for module in powerButton {
-            let name = KernelModules.name(ofPath: module) + ".ko"
-            entries.append(Entry(guestPath: "lib/modules/\(name)",
-                                 source: .compressedModule("\(kernel.modulesDirectory)/\(module)"), mode: 0o644))
-            powerButtonList += name + "\n"
+        // Each list: its modules in the image, and their names in load order for /init.
+        for (list, listed) in [("etc/genid/modules", modules), ("etc/genid/acpi-modules", powerButton)] {
+            var names = ""
+            for module in listed {
+                let name = KernelModules.name(ofPath: module) + ".ko"
+                entries.append(Entry(guestPath: "lib/modules/\(name)",
+                                     source: .compressedModule("\(kernel.modulesDirectory)/\(module)"), mode: 0o644))
+                names += name + "\n"
+            }
+            entries.append(Entry(guestPath: list, source: .text(names), mode: 0o644))
         }
-        entries.append(Entry(guestPath: "etc/genid/acpi-modules", source: .text(powerButtonList), mode: 0o644))
         entries.append(Entry(guestPath: GuestInitScript.powerButtonAction, source: .text(GuestInitScript.powerButtonScript),
                              mode: 0o755))
         let sysgenid = "\(kernelModuleDirectory)/\(kernel.release)/sysgenid.ko"
