@@ -35,11 +35,12 @@ extension LabIntegration {
             #expect(report.timingsMs["shutdown"] != nil)
             #expect(report.checks.contains { $0.name == "libvirt records a shutdown by the guest" && $0.passed })
         }
-
-        private func requireDebianImage() throws {
-            let directory = DebianGuestImage.directory(buildDirectory: LabProcess.buildDirectory)
-            try #require(FileManager.default.fileExists(atPath: "\(directory)/disk.qcow2"),
-                         "no Debian guest image in \(directory): run 'make debian-image' (as root)")
-        }
     }
+}
+
+/// Fails (not skips) when `make debian-image` has not run: make test builds it.
+func requireDebianImage() throws {
+    let directory = DebianGuestImage.directory(buildDirectory: LabProcess.buildDirectory)
+    try #require(FileManager.default.fileExists(atPath: "\(directory)/disk.qcow2"),
+                 "no Debian guest image in \(directory): run 'make debian-image' (as root)")
 }

@@ -13,7 +13,7 @@ public struct GuestImage: Sendable {
 /// rebuilds only when an input (file size or mtime, or the recipe) changed.
 public struct GuestImageBuilder: Sendable {
     /// Bump when the layout of the image or the init script changes.
-    static let recipeVersion = 4
+    static let recipeVersion = 5
     /// Drivers the guest needs that Debian may ship as modules.
     static let requiredModules = ["virtio_pci", "virtio_console"]
     /// Drivers loaded when the kernel has them: VMClock (`/dev/vmclock0`,
@@ -24,7 +24,12 @@ public struct GuestImageBuilder: Sendable {
     /// guest that patches its kernel code (static keys) right before a
     /// snapshot has been seen to oops after a revert under TCG.
     static let powerButtonModules = ["button", "evdev"]
-    static let guestExecutables = ["sysgenidd", "sysgenidctl"]
+    static let guestExecutables = ["sysgenidd", "sysgenidctl", "sysgenid-prng-example"]
+    /// The QEMU guest agent (Debian's qemu-guest-agent), which runs the
+    /// commands of `genid-lab check` as on any distribution guest. Taken
+    /// from the building host when installed there; an image without it
+    /// still boots, and `check` says the guest has no agent.
+    static let qemuGuestAgentPath = "/usr/sbin/qemu-ga"
     /// The sysgenid module, built per release by `make kernel`
     /// (Kernel/sysgenid/build-all); /init loads it for `genid.provider=module`.
     static let sysgenidModuleGuestPath = "lib/genid/sysgenid.ko"
@@ -105,6 +110,11 @@ public struct GuestImageBuilder: Sendable {
                 throw LabError.missingGuestBinary(path: path)
             }
             entries.append(Entry(guestPath: "usr/bin/\(name)", source: .file(path), mode: 0o755))
+            libraries += try SharedLibraries.of(path)
+        }
+        if FileManager.default.isExecutableFile(atPath: GuestImageBuilder.qemuGuestAgentPath) {
+            let path = GuestImageBuilder.qemuGuestAgentPath
+            entries.append(Entry(guestPath: String(path.dropFirst()), source: .file(path), mode: 0o755))
             libraries += try SharedLibraries.of(path)
         }
         for library in Set(libraries).sorted() {

@@ -6,7 +6,8 @@
 /// sysgenid.ko when the kernel command line says `genid.provider=module`
 /// (else sysgenidd runs the userspace provider), with `genid.acpi=1` starts
 /// busybox's acpid so that an ACPI power button press (`virsh shutdown`)
-/// powers the guest off, and keeps the guest agent running. PID 1 must never exit, so it ends in
+/// powers the guest off, keeps the guest agent running, and runs the QEMU
+/// guest agent (qemu-ga) when the image has it and the machine has its port. PID 1 must never exit, so it ends in
 /// a sleep loop.
 enum GuestInitScript {
     /// Where busybox's acpid looks for the power button's action (its
@@ -75,6 +76,30 @@ enum GuestInitScript {
             echo "genid-lab: insmod sysgenid.ko failed; no sysgenid provider"
             sysgenidd_args=--no-provider
         fi
+    fi
+    # The QEMU guest agent on its port (found by name: no udev here makes
+    # /dev/virtio-ports/), restarted if it exits; it runs probe commands
+    # for genid-lab check.
+    if [ -x /usr/sbin/qemu-ga ]; then
+        mkdir -p /var/run
+        (
+            export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+            tries=0
+            while [ $tries -lt 30 ]; do
+                port=
+                for name in /sys/class/virtio-ports/*/name; do
+                    [ "$(cat "$name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=${name%/name} && port=/dev/${port##*/}
+                done
+                if [ -n "$port" ]; then
+                    tries=0
+                    qemu-ga -m virtio-serial -p "$port"
+                    echo "genid-lab: qemu-ga exited with status $?; restarting"
+                else
+                    tries=$((tries + 1))
+                fi
+                sleep 1
+            done
+        ) &
     fi
     (
         while true; do

@@ -12,6 +12,8 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
     case io(path: String, message: String)
     case invalidArgument(String)
     case debianImageMissing(directory: String, missing: String)
+    case noQEMUGuestAgent(seconds: Double)
+    case guestKernelPanicked(line: String)
 
     public var description: String {
         switch self {
@@ -42,9 +44,40 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
             return "\(path): \(message)"
         case let .invalidArgument(message):
             return message
+        case let .noQEMUGuestAgent(seconds):
+            return "the guest's QEMU guest agent did not answer within \(seconds) s on port org.qemu.guest_agent.0: "
+                + "install and enable qemu-guest-agent in the guest (Debian: apt install qemu-guest-agent)"
+        case let .guestKernelPanicked(line):
+            return "the guest's kernel panicked before its agent answered: '\(line.prefix(200))'"
         case let .debianImageMissing(directory, missing):
             return "no Debian guest image in \(directory) (\(missing) is missing); build it with 'make debian-image' "
                 + "(as root: the project's packages, then qemu/debian-guest base and image)"
+        }
+    }
+}
+
+extension LabError {
+    /// The description in one line, for reports that must say what went
+    /// wrong in one line: QEMU's and the console's last words shortened to
+    /// the console's last line.
+    public var oneLine: String {
+        // The kernel's panic line says most; else the last line. "\r\n" is
+        // one Character in Swift, hence isNewline rather than "\n".
+        func lastLine(_ text: String) -> String {
+            let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            return (lines.first { $0.contains("Kernel panic") } ?? lines.last { !$0.isEmpty })
+                .map { String($0.prefix(200)) } ?? "nothing"
+        }
+        switch self {
+        case let .qemuExited(status, consoleTail, stderrTail):
+            let stderr = stderrTail.trimmingCharacters(in: .whitespacesAndNewlines)
+            return "QEMU exited with status \(status) before the guest was ready; "
+                + (stderr.isEmpty ? "" : "QEMU said '\(lastLine(stderr))'; ")
+                + "the guest's console ended with '\(lastLine(consoleTail))'"
+        case let .agentTimeout(seconds, consoleTail):
+            return "the guest agent did not answer within \(seconds) s; the guest's console ended with '\(lastLine(consoleTail))'"
+        default:
+            return description.split(whereSeparator: \.isNewline).joined(separator: " ")
         }
     }
 }

@@ -79,10 +79,12 @@ public struct LabReport: Codable, Sendable {
     public var error: String?
     /// What a kill test disturbed, and when (one line each).
     public var chaos: [String]?
+    /// `genid-lab check`: each probe's outputs and verdict.
+    public var probes: [ProbeVerdict]?
 
     // Explicit keys: a key strategy would also rewrite the keys of timings_ms.
     enum CodingKeys: String, CodingKey {
-        case scenario, passed, backend, restores, checks, accelerator, error, chaos
+        case scenario, passed, backend, restores, checks, accelerator, error, chaos, probes
         case guestKernel = "guest_kernel", baselineGuid = "baseline_guid", timingsMs = "timings_ms"
         case qemuVersion = "qemu_version", consoleLog = "console_log"
     }
@@ -104,6 +106,7 @@ public struct LabReport: Codable, Sendable {
         try container.encodeIfPresent(consoleLog, forKey: .consoleLog)
         try container.encodeIfPresent(error, forKey: .error)
         try container.encodeIfPresent(chaos, forKey: .chaos)
+        try container.encodeIfPresent(probes, forKey: .probes)
     }
 
     public init(scenario: String, backend: String) {

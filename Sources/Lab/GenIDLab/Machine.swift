@@ -34,7 +34,11 @@ public actor Machine {
         let directory = try RunDirectory.create(in: runRoot, name: "vm")
         self.directory = directory
         do {
-            try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk, "\(configuration.diskMiB)M"])
+            if let backing = configuration.backingDisk {
+                try DiskImage.createOverlay(at: directory.disk, on: backing)
+            } else if configuration.diskFile == nil {
+                try Subprocess.check(["qemu-img", "create", "-q", "-f", "qcow2", directory.disk, "\(configuration.diskMiB)M"])
+            }
             let process = try ChildProcess.spawnQEMU(arguments: configuration.qemuArguments(in: directory),
                                                       stderrPath: "\(directory.path)/qemu.stderr")
             self.process = process
@@ -156,7 +160,8 @@ public actor Machine {
     /// The last lines the guest printed on its serial console.
     public func consoleTail(lines: Int = 40) -> String {
         guard let data = FileManager.default.contents(atPath: directory.consoleLog) else { return "(no console output)" }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        // The console's lines end in "\r\n", one Character in Swift.
+        return String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
             .suffix(lines).joined(separator: "\n")
     }
 

@@ -23,6 +23,19 @@ public struct MachineConfiguration: Sendable {
     /// `-device vmclock` (QEMU >= 10): the VMClock page Linux >= 7.0 guests
     /// show as `/dev/vmclock0`.
     public var vmclock = false
+    /// Virtual CPUs (`-smp`).
+    public var cpus = 1
+    /// Boot the disk through the firmware (SeaBIOS) instead of the image's
+    /// kernel and initramfs: for disk images with their own boot loader.
+    public var firmwareBoot = false
+    /// The machine's disk is a qcow2 overlay (in its run directory) on
+    /// this image, which QEMU opens read-only: the image is never written.
+    public var backingDisk: String?
+    /// The machine's disk is this file, used as it is (a check's source
+    /// overlay, which its clones then use as their backing image).
+    public var diskFile: String?
+    /// More QEMU arguments, appended as given (extra devices).
+    public var extraArguments: [String] = []
 
     public init(image: GuestImage) {
         self.image = image
@@ -36,18 +49,18 @@ public struct MachineConfiguration: Sendable {
     /// kernel logs VM forks.
     public func qemuArguments(in directory: RunDirectory) -> [String] {
         let generation = initialGenerationID.map { ",guid=\($0)" } ?? ""
+        let boot = firmwareBoot ? [] : ["-kernel", image.kernel.imagePath]
+            + (image.initramfsPath.isEmpty ? [] : ["-initrd", image.initramfsPath]) + ["-append", kernelCommandLine]
         return [
             "-name", "genid-lab,debug-threads=on",
             "-machine", "q35,accel=\(accelerator.rawValue),memory-backend=mem",
             "-cpu", "max",
-            "-m", "\(memoryMiB)M",
+            "-m", "\(memoryMiB)M", "-smp", "\(cpus)",
             "-object", "memory-backend-file,id=mem,size=\(memoryMiB)M,mem-path=\(directory.ramFile),share=on",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-kernel", image.kernel.imagePath,
-            "-initrd", image.initramfsPath,
-            "-append", kernelCommandLine,
+        ] + boot + [
             "-device", "vmgenid,id=vgid0\(generation)",
-            "-drive", "file=\(directory.disk),if=none,id=disk0,format=qcow2",
+            "-drive", "file=\(diskFile ?? directory.disk),if=none,id=disk0,format=qcow2",
             "-device", "virtio-blk-pci,drive=disk0",
             "-chardev", "socket,id=qmp,path=\(directory.qmpSocket),server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",
@@ -57,7 +70,7 @@ public struct MachineConfiguration: Sendable {
         ] + (vmclock ? ["-device", "vmclock"] : []) + extraAgentPortArguments(in: directory) + [
             "-serial", "file:\(directory.consoleLog)",
             "-pidfile", directory.qemuPid,
-        ] + (incoming ? ["-incoming", "defer"] : [])
+        ] + extraArguments + (incoming ? ["-incoming", "defer"] : [])
     }
 
     /// A chardev and a port on the same virtio-serial bus per extra port,

@@ -23,7 +23,7 @@ struct GenIDLabCommand: AsyncParsableCommand {
             removed on success, failure, Ctrl-C, and (on the next run) after
             a SIGKILL.
             """,
-        subcommands: [ImageCommand.self, ScenarioCommand.self, BenchCommand.self, DemoCommand.self, KernelsCommand.self,
+        subcommands: [ImageCommand.self, ScenarioCommand.self, CheckCommand.self, BenchCommand.self, DemoCommand.self, KernelsCommand.self,
                       CleanCommand.self]
     )
 }
