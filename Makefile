@@ -34,7 +34,6 @@ GUEST_FLAGS := -c release --static-swift-stdlib -Xlinker -s --scratch-path $(GUE
 guest: setup
 	$(SWIFT) build $(GUEST_FLAGS) --product sysgenidd
 	$(SWIFT) build $(GUEST_FLAGS) --product sysgenidctl
-	$(SWIFT) build $(GUEST_FLAGS) --product sysgenid-prng-example
 
 # The sysgenid kernel module for every installed guest kernel -> build/kernel/<release>/.
 kernel: setup

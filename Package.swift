@@ -24,7 +24,6 @@ let package = Package(
         .executable(name: "genidd", targets: ["genidd"]),
         .executable(name: "sysgenidd", targets: ["sysgenidd"]),
         .executable(name: "sysgenidctl", targets: ["sysgenidctl"]),
-        .executable(name: "sysgenid-prng-example", targets: ["sysgenid-prng-example"]),
         .library(name: "SysGenID", targets: ["SysGenID"]),
         .library(name: "VMGenID", targets: ["VMGenID"]),
         .library(name: "QMP", targets: ["QMP"]),
@@ -111,9 +110,6 @@ let package = Package(
         .executableTarget(name: "sysgenidd", dependencies: ["AgentProtocol", "SysGenID", "VMGenID"],
                           path: "Sources/Guest/sysgenidd"),
         .executableTarget(name: "sysgenidctl", dependencies: ["SysGenID"], path: "Sources/Guest/sysgenidctl"),
-        // A resident PRNG that reseeds on a new generation (--reseed), for genid-lab check's demonstration.
-        .executableTarget(name: "sysgenid-prng-example", dependencies: ["SysGenID"],
-                          path: "Sources/Guest/sysgenid-prng-example"),
 
         // MARK: Lab
 

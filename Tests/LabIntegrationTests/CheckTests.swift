@@ -23,11 +23,11 @@ extension LabIntegration {
             defer { try? FileManager.default.removeItem(atPath: junit) }
             let (status, report, _) = try await runCheck([
                 "--clones", "4", "--probe", CheckTests.urandom, "--probe", CheckTests.kernelUUID,
-                // The resident PRNG (Sources/Guest/sysgenid-prng-example) twice,
+                // The resident PRNG (sysgenidctl prng-example) twice,
                 // as Documentation/check.md shows it, each asked once it has
                 // made its FIFOs.
-                "--resident", "sysgenid-prng-example /run/once",
-                "--resident", "sysgenid-prng-example /run/reseeding --reseed",
+                "--resident", "sysgenidctl prng-example /run/once",
+                "--resident", "sysgenidctl prng-example /run/reseeding --reseed",
                 "--probe", "once=until [ -p /run/once/reply ]; do sleep 1; done; echo > /run/once/request; cat /run/once/reply",
                 "--probe",
                 "reseeding=until [ -p /run/reseeding/reply ]; do sleep 1; done; echo > /run/reseeding/request; cat /run/reseeding/reply",
@@ -61,19 +61,26 @@ extension LabIntegration {
 
         /// Without genid no clone gets a new generation, so even the
         /// reseeding PRNG repeats itself; what the kernel's own probes
-        /// printed is in the report (they may or may not repeat).
+        /// printed is in the report (they may or may not repeat). The
+        /// machine's size and extra devices reach QEMU (equal probes: the
+        /// guest sees two CPUs and a virtio RNG in every clone).
         @Test func withoutGenidNothingTellsTheClones() async throws {
             let (status, report, _) = try await runCheck([
-                "--clones", "2", "--without-genid", "--probe", CheckTests.kernelUUID,
-                "--resident", "sysgenid-prng-example /run/reseeding --reseed",
+                "--clones", "2", "--without-genid", "--cpus", "2", "--qemu-arg=-device", "--qemu-arg=virtio-rng-pci",
+                "--probe-equal", "cpus=grep -c ^processor /proc/cpuinfo",
+                "--probe-equal", "virtio-rng=grep -lE '0x1005|0x1044' /sys/bus/pci/devices/*/device | wc -l",
+                "--probe", CheckTests.kernelUUID,
+                "--resident", "sysgenidctl prng-example /run/reseeding --reseed",
                 "--probe",
                 "reseeding=until [ -p /run/reseeding/reply ]; do sleep 1; done; echo > /run/reseeding/request; cat /run/reseeding/reply",
             ])
             #expect(status == 1)
             let verdicts = report.probes ?? []
-            #expect(verdicts.map(\.mode) == ["without-genid", "without-genid"])
+            #expect(verdicts.map(\.mode) == Array(repeating: "without-genid", count: 4))
             #expect(verdicts.allSatisfy { $0.outputs.count == 2 && $0.failed.isEmpty })
-            #expect(verdicts.last?.collisions == [["clone-1", "clone-2"]])
+            #expect(verdicts.first { $0.probe == "cpus" }.map { $0.passed && $0.source.output == "2\n" } == true)
+            #expect(verdicts.first { $0.probe == "virtio-rng" }.map { $0.passed && $0.source.output == "1\n" } == true)
+            #expect(verdicts.first { $0.probe == "reseeding" }?.collisions == [["clone-1", "clone-2"]])
             #expect(report.restores.count == 2 && report.restores.allSatisfy { $0.hostGuid == nil })
         }
 
@@ -129,20 +136,30 @@ extension LabIntegration {
                  "probe 'broken' failed in the source guest before the snapshot: exit status 3: oops"),
                 (["--disk", "\(directory)/missing.qcow2"], "missing.qcow2: cannot read it"),
             ]
-            for (arguments, expected) in cases {
-                let (status, report, errors) = try await runCheck(arguments)
-                #expect(status == 1)
-                let error = try #require(report.error, "\(arguments)")
-                #expect(error.contains(expected), "\(error)")
-                #expect(!error.contains("\n"))
-                #expect(errors.split(separator: "\n").last.map(String.init) == "genid-lab: check stopped: \(error)")
-                #expect(report.consoleLog == nil)
+            // At once: the guests mostly wait (for a timeout, an agent, a panic).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (arguments, expected) in cases {
+                    group.addTask {
+                        let (status, report, errors) = try await CheckTests.runCheck(arguments)
+                        #expect(status == 1)
+                        let error = try #require(report.error, "\(arguments)")
+                        #expect(error.contains(expected), "\(error)")
+                        #expect(!error.contains("\n"))
+                        #expect(errors.split(separator: "\n").last.map(String.init) == "genid-lab: check stopped: \(error)")
+                        #expect(report.consoleLog == nil)
+                    }
+                }
+                try await group.waitForAll()
             }
         }
 
         /// Runs `genid-lab check ARGUMENTS --json`; requires that it left no
         /// QEMU and nothing in its run root.
         private func runCheck(_ arguments: [String]) async throws -> (Int32, LabReport, String) {
+            try await CheckTests.runCheck(arguments)
+        }
+
+        private static func runCheck(_ arguments: [String]) async throws -> (Int32, LabReport, String) {
             let lab = try LabProcess(["check"] + arguments + ["--json"])
             defer { lab.removeRunRoot() }
             let (status, output, errors) = await lab.finish()

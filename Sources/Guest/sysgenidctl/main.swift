@@ -38,6 +38,13 @@ let usage = """
                                time the counter or the marker changes (polled
                                every MS, default 10); needs no privilege
                                beyond read access to the device
+      prng-example DIRECTORY [--reseed]
+                               a resident PRNG, seeded once at start, that answers
+                               'echo > DIRECTORY/request; cat DIRECTORY/reply'
+                               with its next number (FIFOs it makes); clones of
+                               one snapshot repeat its numbers unless --reseed:
+                               then it reseeds whenever the generation moved on
+                               (what genid-lab check's demonstration runs)
       conformance [--fresh] [--format text|lines|json]
                                run the conformance suite against the provider
                                (needs root; --fresh: expect the counter at 0)
@@ -317,6 +324,13 @@ case "vmclock":
             last = reading
         }
     }
+
+case "prng-example":
+    let reseed = flag("--reseed")
+    guard rest.count == 1, let directory = rest.first, !directory.hasPrefix("-") else {
+        fail("prng-example takes DIRECTORY [--reseed]\n\n\(usage)", status: 64)
+    }
+    PRNGExample(directory: directory, sysgenid: reseed ? open() : nil).serve()
 
 case "conformance":
     let fresh = flag("--fresh")

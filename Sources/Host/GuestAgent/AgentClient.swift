@@ -51,20 +51,14 @@ public final class AgentClient: Sendable {
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws
         -> AgentClient {
         let box = Mutex<AgentClient?>(nil)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: agentMaximumLineLength)))
-                    try channel.pipeline.syncOperations.addHandler(AgentLineHandler { event in
-                        guard let client = box.withLock({ $0 }) else { return }
-                        switch event {
-                        case .line(let line, let instant): client.received(line, at: instant)
-                        case .closed: client.failAll(AgentClientError.protocolViolation("the agent socket closed"))
-                        }
-                    })
-                }
+        let channel = try await LineChannel.connect(unixSocketPath: path, maximumLength: agentMaximumLineLength,
+                                                    group: group) { event in
+            guard let client = box.withLock({ $0 }) else { return }
+            switch event {
+            case .line(let line, let instant): client.received(String(buffer: line), at: instant)
+            case .closed: client.failAll(AgentClientError.protocolViolation("the agent socket closed"))
             }
-            .connect(unixDomainSocketPath: path).get()
+        }
         let client = AgentClient(channel: channel)
         box.withLock { $0 = client }
         return client
@@ -206,31 +200,5 @@ public final class AgentClient: Sendable {
             waiter.timeout.cancel()
             waiter.continuation.resume(throwing: error)
         }
-    }
-}
-
-/// Hands each line (or the end of the connection) to the client.
-private final class AgentLineHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-
-    enum Event { case line(String, ContinuousClock.Instant), closed }
-    let onEvent: @Sendable (Event) -> Void
-
-    init(onEvent: @escaping @Sendable (Event) -> Void) {
-        self.onEvent = onEvent
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let arrived = ContinuousClock.now
-        onEvent(.line(String(buffer: unwrapInboundIn(data)), arrived))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        onEvent(.closed)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }

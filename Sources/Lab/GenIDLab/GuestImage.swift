@@ -24,7 +24,7 @@ public struct GuestImageBuilder: Sendable {
     /// guest that patches its kernel code (static keys) right before a
     /// snapshot has been seen to oops after a revert under TCG.
     static let powerButtonModules = ["button", "evdev"]
-    static let guestExecutables = ["sysgenidd", "sysgenidctl", "sysgenid-prng-example"]
+    static let guestExecutables = ["sysgenidd", "sysgenidctl"]
     /// The QEMU guest agent (Debian's qemu-guest-agent), which runs the
     /// commands of `genid-lab check` as on any distribution guest. Taken
     /// from the building host when installed there; an image without it

@@ -7,8 +7,8 @@
 /// (else sysgenidd runs the userspace provider), with `genid.acpi=1` starts
 /// busybox's acpid so that an ACPI power button press (`virsh shutdown`)
 /// powers the guest off, keeps the guest agent running, and runs the QEMU
-/// guest agent (qemu-ga) when the image has it and the machine has its port. PID 1 must never exit, so it ends in
-/// a sleep loop.
+/// guest agent (qemu-ga) when the image has it and the machine has its
+/// port. PID 1 must never exit, so it ends in a sleep loop.
 enum GuestInitScript {
     /// Where busybox's acpid looks for the power button's action (its
     /// event `PWRF`, parameter `00000080`, under its config directory).
@@ -79,24 +79,26 @@ enum GuestInitScript {
     fi
     # The QEMU guest agent on its port (found by name: no udev here makes
     # /dev/virtio-ports/), restarted if it exits; it runs probe commands
-    # for genid-lab check.
+    # for genid-lab check. The ports appear right after virtio_console
+    # loads, so the search stops after a few seconds, and uses only shell
+    # builtins: a guest without the port stays quiet.
     if [ -x /usr/sbin/qemu-ga ]; then
         mkdir -p /var/run
         (
             export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-            tries=0
-            while [ $tries -lt 30 ]; do
-                port=
+            port=
+            for try in 1 2 3 4 5; do
                 for name in /sys/class/virtio-ports/*/name; do
-                    [ "$(cat "$name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=${name%/name} && port=/dev/${port##*/}
+                    [ -r "$name" ] && read -r found < "$name" && [ "$found" = org.qemu.guest_agent.0 ] \
+                        && port=${name%/name} && port=/dev/${port##*/}
                 done
-                if [ -n "$port" ]; then
-                    tries=0
-                    qemu-ga -m virtio-serial -p "$port"
-                    echo "genid-lab: qemu-ga exited with status $?; restarting"
-                else
-                    tries=$((tries + 1))
-                fi
+                [ -n "$port" ] && break
+                sleep 1
+            done
+            [ -n "$port" ] || exit 0
+            while true; do
+                qemu-ga -m virtio-serial -p "$port"
+                echo "genid-lab: qemu-ga exited with status $?; restarting"
                 sleep 1
             done
         ) &

@@ -1,7 +1,7 @@
 import Foundation
+import GuestAgent
 import NIOCore
 import NIOPosix
-import QMP
 import Synchronization
 
 /// The host end of the QEMU guest agent (`qemu-ga`, the agent distribution
@@ -52,16 +52,18 @@ public final class QEMUGuestAgentClient: Sendable {
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws
         -> QEMUGuestAgentClient {
         let box = Mutex<QEMUGuestAgentClient?>(nil)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(GuestAgentLineHandler { line in
-                        box.withLock { $0 }?.received(line)
-                    })
-                }
+        let channel = try await LineChannel.connect(unixSocketPath: path, group: group) { event in
+            guard let client = box.withLock({ $0 }) else { return }
+            switch event {
+            case .line(let line, _):
+                // The answer to a delimited sync comes after a 0xFF.
+                let bytes = line.readableBytesView
+                let start = bytes.lastIndex(of: 0xFF).map { bytes.index(after: $0) } ?? bytes.startIndex
+                client.received(String(decoding: bytes[start...], as: UTF8.self))
+            case .closed:
+                client.received(nil)
             }
-            .connect(unixDomainSocketPath: path).get()
+        }
         let client = QEMUGuestAgentClient(channel: channel)
         box.withLock { $0 = client }
         return client
@@ -231,31 +233,5 @@ public final class QEMUGuestAgentClient: Sendable {
                 }
             }
         }
-    }
-}
-
-/// Hands each line to the client without the 0xFF a delimited sync puts
-/// before its answer; nil at the end of the connection.
-private final class GuestAgentLineHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    let onLine: @Sendable (String?) -> Void
-
-    init(onLine: @escaping @Sendable (String?) -> Void) {
-        self.onLine = onLine
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data).readableBytesView
-        let start = bytes.lastIndex(of: 0xFF).map { bytes.index(after: $0) } ?? bytes.startIndex
-        onLine(String(decoding: bytes[start...], as: UTF8.self))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        onLine(nil)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }
