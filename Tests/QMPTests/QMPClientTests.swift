@@ -411,13 +411,15 @@ struct QMPClientTests {
             path: tooLong, errno: nil, description: "the path is too long for a UNIX socket address (107 bytes at most)")) {
             try await QMPClient.connect(unixSocketPath: tooLong, timeout: .seconds(1))
         }
-        // Retrying gives up at the deadline with the last error.
+        // Retrying gives up at the deadline with the last error: not before
+        // it, and not never (the upper bound only says it returned; a loaded
+        // machine may take seconds, so it proves no timing).
         let start = ContinuousClock.now
         await #expect(throws: QMPError.self) {
             try await QMPClient.connect(unixSocketPath: path, retryUntil: .now + .milliseconds(300))
         }
         let elapsed = ContinuousClock.now - start
-        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(3))
+        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(60))
     }
 
     @Test func retryConnectsOnceTheSocketAppears() async throws {
