@@ -20,9 +20,8 @@ public struct GuestImageBuilder: Sendable {
     /// Linux >= 7.0 as Debian builds it).
     static let optionalModules = ["ptp_vmclock"]
     /// The ACPI power button and the event devices busybox's acpid reads
-    /// it from: loaded only with `genid.acpi=1` (`virsh shutdown`), since a
-    /// guest that patches its kernel code (static keys) right before a
-    /// snapshot has been seen to oops after a revert under TCG.
+    /// it from: loaded only with `genid.acpi=1` (`virsh shutdown`), so that
+    /// the other scenarios keep the guest as it was.
     static let powerButtonModules = ["button", "evdev"]
     static let guestExecutables = ["sysgenidd", "sysgenidctl"]
     /// The QEMU guest agent (Debian's qemu-guest-agent), which runs the

@@ -9,7 +9,12 @@ public struct MachineConfiguration: Sendable {
     public var image: GuestImage
     public var memoryMiB = 512
     public var accelerator = Accelerator.tcg
-    public var kernelCommandLine = "console=ttyS0 panic=-1 quiet"
+    /// `tsc=reliable`: under TCG on a busy host the clocksource watchdog
+    /// marks the TSC unstable after every revert and a 7.x kernel then
+    /// re-patches ktime_get (its inlined TSC read) while interrupts run,
+    /// which was seen to oops (`int3` in `ktime_get`). The lab tests genid,
+    /// not the emulated TSC.
+    public var kernelCommandLine = "console=ttyS0 panic=-1 quiet tsc=reliable"
     /// A fixed starting value for -device vmgenid; nil lets QEMU pick one.
     public var initialGenerationID: String?
     public var diskMiB = 64
