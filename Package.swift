@@ -144,7 +144,8 @@ let package = Package(
         .testTarget(name: "GenIDHostTests",
                     dependencies: ["GenIDHost", "GenerationStore", "GuestMemoryFixtures", "QMP", "VMGenID"]),
         .testTarget(name: "GenIDDaemonTests",
-                    dependencies: ["GenIDDaemon", "GenIDHost", "GenIDPolicy", "GenerationStore", "VMGenID", logging]),
+                    dependencies: ["GenIDControl", "GenIDDaemon", "GenIDHost", "GenIDPolicy", "GenerationStore",
+                                   "GuestMemoryFixtures", "VMGenID", logging]),
         .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
         .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
         .testTarget(

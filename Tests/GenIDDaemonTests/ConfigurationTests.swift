@@ -21,7 +21,9 @@ import Testing
         (#"{"controlSocke":"/x"}"#, "unknown key 'controlSocke'"),
         (#"[1]"#, "one JSON object"),
         (#"{"#, "not valid JSON"),
-        (#"{"readinessTimeoutSeconds":0}"#, "must be positive"),
+        (#"{"readinessTimeoutSeconds":0}"#, "more than 0 and at most 3600"),
+        (#"{"readinessTimeoutSeconds":1e300}"#, "more than 0 and at most 3600"),
+        (#"{"reconnectSeconds":1e300}"#, "reconnectSeconds must be more than 0"),
         (#"{"metricsAddress":"nowhere"}"#, "not HOST:PORT"),
         (#"{"logLevel":"loud"}"#, "logLevel 'loud'"),
         (#"{"ledger":7}"#, "ledger"),
@@ -51,29 +53,15 @@ import Testing
     }
 }
 
-@Suite struct ControlAccessTests {
-    let peer = PeerCredentials(pid: 1, uid: 1000, gid: 1000, groups: [])
-
-    @Test func rootIsAlwaysAllowed() {
-        #expect(ControlAccess(controlGroupID: nil).allows(PeerCredentials(pid: 1, uid: 0, gid: 0, groups: [])))
-    }
-
-    @Test func othersNeedTheControlGroup() {
-        #expect(!ControlAccess(controlGroupID: nil).allows(peer))
-        #expect(!ControlAccess(controlGroupID: 500).allows(peer))
-        #expect(ControlAccess(controlGroupID: 1000).allows(peer))
-        var member = peer
-        member.groups = [27, 500]
-        #expect(ControlAccess(controlGroupID: 500).allows(member))
-    }
-}
-
 @Suite struct LogfmtTests {
     @Test func valuesAreQuotedOnlyWhenNeeded() {
         #expect(LogfmtLogHandler.quoted("web-1") == "web-1")
         #expect(LogfmtLogHandler.quoted("two words") == "\"two words\"")
         #expect(LogfmtLogHandler.quoted("say \"hi\"\n") == "\"say \\\"hi\\\"\\n\"")
         #expect(LogfmtLogHandler.quoted("") == "\"\"")
+        // A guest's text cannot forge a line or drive the terminal that shows the log.
+        #expect(LogfmtLogHandler.quoted("x\nts=0 level=info msg=forged\r\u{1B}[1A")
+                == "\"x\\nts=0 level=info msg=forged\\r\\u{1B}[1A\"")
     }
 }
 

@@ -148,8 +148,8 @@ struct LoggedStore: GenerationStore {
     func latest(of vm: VMIdentity, role: GenerationRole) async throws -> GenerationRecord? {
         try await base.latest(of: vm, role: role)
     }
-    func history(vm: String?, limit: Int?) async throws -> [GenerationRecord] {
-        try await base.history(vm: vm, limit: limit)
+    func history(vm: String?, limit: Int?, before: Int64?) async throws -> [GenerationRecord] {
+        try await base.history(vm: vm, limit: limit, before: before)
     }
     func audit(_ vm: VMIdentity, kind: String, message: String) async throws {
         try await base.audit(vm, kind: kind, message: message)

@@ -10,7 +10,8 @@ struct GeniddFixture {
     let genidd: LabGenidd
     var ledgerPath: String { genidd.ledgerPath }
 
-    static func start(controlGroup: String? = nil, metricsAddress: String? = nil) async throws -> GeniddFixture {
+    static func start(controlGroup: String? = nil, readOnlyGroup: String? = nil, metricsAddress: String? = nil,
+                      fileLimit: Int? = nil) async throws -> GeniddFixture {
         let runRoot = "/dev/shm/genid-lab-test-\(UUID().uuidString.prefix(8))"
         // Traversable by anyone whatever the umask: only the control
         // socket's own mode may keep other users out.
@@ -19,7 +20,8 @@ struct GeniddFixture {
         do {
             let environment = try await LibvirtEnvironment.ensure()
             let genidd = try LabGenidd(ledgerPath: "\(runRoot)/ledger.sqlite", libvirtURI: environment.uri,
-                                       runRoot: runRoot, controlGroup: controlGroup, metricsAddress: metricsAddress)
+                                       runRoot: runRoot, controlGroup: controlGroup, readOnlyGroup: readOnlyGroup,
+                                       metricsAddress: metricsAddress, fileLimit: fileLimit)
             do {
                 try await genidd.start()
             } catch {

@@ -5,19 +5,10 @@ import Foundation
 /// to a proxy on hosts (CI runners) that set one; this cannot. Blocks for
 /// at most 10 s. The status code and the body.
 func loopbackGET(port: Int, path: String) throws -> (status: Int, body: String) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    let fd = try connectLoopback(port: port)
     defer { close(fd) }
     var limit = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
     let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
     guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else {
         throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
@@ -36,4 +27,29 @@ func loopbackGET(port: Int, path: String) throws -> (status: Int, body: String) 
         throw POSIXError(.EBADMSG)
     }
     return (status, String(text[headerEnd.upperBound...]))
+}
+
+/// A TCP connection to 127.0.0.1:`port`.
+func connectLoopback(port: Int) throws -> Int32 {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return try connectedSocket(family: AF_INET, to: &address)
+}
+
+/// A stream socket of `family` connected to `address` (a sockaddr_in or
+/// sockaddr_un); closed again if the connection fails.
+func connectedSocket<Address>(family: Int32, to address: inout Address) throws -> Int32 {
+    let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
+    }
+    guard connected == 0 else {
+        let code = errno
+        close(fd)
+        throw POSIXError(POSIXErrorCode(rawValue: code) ?? .ECONNREFUSED)
+    }
+    return fd
 }

@@ -5,7 +5,8 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public enum Command: String, Codable, Sendable, CaseIterable {
         /// Every domain (or `domain`): its values, readiness, last action.
         case status
-        /// Ledger records (all domains or `domain`), newest `limit`.
+        /// Ledger records (all domains or `domain`): the newest `limit` (at
+        /// most 1,000, the default) older than record `before`, oldest first.
         case history
         /// Give the running `domain` a new generation now (monitor passthrough).
         case rotate
@@ -27,16 +28,19 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var domain: String?
     public var snapshot: String?
     public var limit: Int?
+    /// `history`: only records older than this record id (the next page).
+    public var before: Int64?
     public var timeoutSeconds: Double?
     /// `notify`: the hook's operation and sub-operation.
     public var event: String?
 
     public init(command: Command, domain: String? = nil, snapshot: String? = nil, limit: Int? = nil,
-                timeoutSeconds: Double? = nil, event: String? = nil) {
+                before: Int64? = nil, timeoutSeconds: Double? = nil, event: String? = nil) {
         self.command = command
         self.domain = domain
         self.snapshot = snapshot
         self.limit = limit
+        self.before = before
         self.timeoutSeconds = timeoutSeconds
         self.event = event
     }

@@ -10,18 +10,21 @@ public struct ControlResponse: Codable, Sendable {
     /// With `status`: whether genidd's ledger answers right now.
     public var ledger: LedgerStatus?
     public var history: [GenerationRecord]?
+    /// With `history`: older records exist; ask again with this as `before`.
+    public var historyBefore: Int64?
     public var rotation: RotationSummary?
     public var ready: ReadyReport?
     public var message: String?
 
     public init(ok: Bool = true, error: String? = nil, status: [DomainStatus]? = nil, ledger: LedgerStatus? = nil,
-                history: [GenerationRecord]? = nil, rotation: RotationSummary? = nil, ready: ReadyReport? = nil,
+                history: [GenerationRecord]? = nil, historyBefore: Int64? = nil, rotation: RotationSummary? = nil, ready: ReadyReport? = nil,
                 message: String? = nil) {
         self.ok = ok
         self.error = error
         self.status = status
         self.ledger = ledger
         self.history = history
+        self.historyBefore = historyBefore
         self.rotation = rotation
         self.ready = ready
         self.message = message

@@ -22,6 +22,7 @@ struct ActionExecutor: Sendable {
     let store: any GenerationStore
     let metrics: DaemonMetrics
     let logger: Logger
+    var auditThrottle = AuditThrottle()
 
     func execute(_ action: PolicyAction, event: PolicyEvent, on domain: DomainObservation,
                  effects: any DomainEffects) async throws -> ActionOutcome {
@@ -87,10 +88,10 @@ struct ActionExecutor: Sendable {
             guard let took = try await effects.reassertAfterReset(current, replacing: stale) else {
                 let message = "after a reset the guest's page never showed QEMU's device value \(stale) within 10 s; "
                     + "its value may be \(stale), which it had before \(current)"
-                try? await store.audit(domain.identity, kind: "reset-exposed", message: message)
+                await auditThrottled(domain, kind: "reset-exposed", message: message)
                 return ActionOutcome(note: message)
             }
-            try? await store.audit(domain.identity, kind: "reset-reasserted", message:
+            await auditThrottled(domain, kind: "reset-reasserted", message:
                 "after a reset QEMU's device showed \(stale) again; \(current) was back after "
                     + String(format: "%.1f ms", took.seconds * 1000))
             logger.info("value put back after a guest reset", metadata: [
@@ -101,6 +102,14 @@ struct ActionExecutor: Sendable {
         case .reportMissingGenID:
             return ActionOutcome(note: DaemonError.noGenID(domain: domain.name).description)
         }
+    }
+
+    /// An audit row that a guest can cause at will (by resetting itself),
+    /// at most once a minute per domain and kind.
+    private func auditThrottled(_ domain: DomainObservation, kind: String, message: String) async {
+        guard let skipped = auditThrottle.admit(domain: domain.name, kind: kind) else { return }
+        let suffix = skipped > 0 ? " (\(skipped) more like it in the minute before were not recorded)" : ""
+        try? await store.audit(domain.identity, kind: kind, message: message + suffix)
     }
 
     /// A fresh value into the persistent definition: ledger first, then libvirt.

@@ -2,36 +2,45 @@ import Foundation
 import GenIDControl
 import Logging
 import ServiceLifecycle
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// genidd's control socket: one JSON request line per connection, one JSON
-/// response line. The socket file is mode 0660 (root and the control group)
-/// or 0600, and every peer's credentials are checked again on accept.
-final class ControlServer: Service, @unchecked Sendable {
+/// response line. Who may ask what is decided from the kernel's record of
+/// the peer (`ControlAccess`); every connection is counted against a
+/// limit per uid and in all (`DescriptorBudget`), and has one deadline for
+/// its request.
+final class ControlServer: Service, Sendable {
+    /// A request line must arrive whole within this, however it trickles in.
+    static let requestDeadline = Duration.seconds(10)
+
     let path: String
     let access: ControlAccess
-    let groupID: UInt32?
     let handler: ControlHandler
     let metrics: DaemonMetrics
     let logger: Logger
+    let connections: ConnectionLimits
+    private let stopping = Atomic<Bool>(false)
 
-    init(configuration: DaemonConfiguration, handler: ControlHandler, metrics: DaemonMetrics,
-         logger: Logger) throws(DaemonError) {
+    init(configuration: DaemonConfiguration, budget: DescriptorBudget, handler: ControlHandler,
+         metrics: DaemonMetrics, logger: Logger) throws(DaemonError) {
+        connections = ConnectionLimits(total: budget.controlConnections, perUser: budget.controlConnectionsPerUser)
         path = configuration.controlSocket
-        if let name = configuration.controlGroup {
-            guard let group = getgrnam(name) else {
-                throw .configuration("controlGroup '\(name)' does not exist (create it with `groupadd \(name)`)")
-            }
-            groupID = group.pointee.gr_gid
-        } else {
-            groupID = nil
-        }
-        access = ControlAccess(controlGroupID: groupID)
+        access = ControlAccess(controlGroupID: try Self.groupID(configuration.controlGroup, key: "controlGroup"),
+                               readOnlyGroupID: try Self.groupID(configuration.readOnlyGroup, key: "readOnlyGroup"))
         self.handler = handler
         self.metrics = metrics
         self.logger = logger
+    }
+
+    private static func groupID(_ name: String?, key: String) throws(DaemonError) -> UInt32? {
+        guard let name else { return nil }
+        guard let group = getgrnam(name) else {
+            throw .configuration("\(key) '\(name)' does not exist (create it with `groupadd \(name)`)")
+        }
+        return group.pointee.gr_gid
     }
 
     func run() async throws {
@@ -42,6 +51,7 @@ final class ControlServer: Service, @unchecked Sendable {
         accepting.start()
         try? await gracefulShutdown()
         // Wakes the accept() thread; it closes the descriptor.
+        stopping.store(true, ordering: .releasing)
         Glibc.shutdown(listener, Int32(SHUT_RDWR))
         unlink(path)
     }
@@ -70,8 +80,9 @@ final class ControlServer: Service, @unchecked Sendable {
             close(fd)
             throw .controlSocket("cannot bind \(path): \(message) (is another genidd running?)")
         }
-        chmod(path, groupID == nil ? 0o600 : 0o660)
-        if let groupID { chown(path, 0, groupID) }
+        let file = access.socketFile
+        chmod(path, file.mode)
+        if let group = file.group { chown(path, 0, group) }
         guard Glibc.listen(fd, 64) == 0 else {
             close(fd)
             throw .controlSocket("listen(): \(String(cString: strerror(errno)))")
@@ -79,74 +90,85 @@ final class ControlServer: Service, @unchecked Sendable {
         return fd
     }
 
+    /// Accepts until genidd stops. Running out of descriptors or memory
+    /// is waited out, never a reason to stop serving.
     private func acceptLoop(_ listener: Int32) {
         defer { close(listener) }
+        var backoff = AcceptBackoff()
         while true {
             let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return  // shut down
-            }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            guard let peer = PeerCredentials.of(socket: client), access.allows(peer) else {
-                metrics.controlRefused()
-                let peer = PeerCredentials.of(socket: client)
-                logger.warning("control connection refused", metadata: [
-                    "uid": "\(peer?.uid ?? UInt32.max)", "pid": "\(peer?.pid ?? -1)"])
-                ControlConnection(fd: client).reply(.failure(
-                    "permission denied: genidd's control socket is for root and the control group"))
+            guard client >= 0 else {
+                let code = errno
+                if stopping.load(ordering: .acquiring) { return }
+                if code == EINTR || code == ECONNABORTED { continue }
+                guard AcceptBackoff.isTransient(code) else {
+                    logger.critical("control socket: accept failed; it no longer serves",
+                                    metadata: ["error": "\(String(cString: strerror(code)))"])
+                    return
+                }
+                metrics.acceptFailure(server: "control", errno: code)
+                let pause = backoff.failed()
+                if backoff.failures == 1 {
+                    logger.error("control socket: cannot accept, waiting for resources",
+                                 metadata: ["error": "\(String(cString: strerror(code)))"])
+                }
+                Thread.sleep(forTimeInterval: pause.seconds)
                 continue
             }
-            let connection = ControlConnection(fd: client)
-            // Reading may block (up to its 10 s limit) on a slow client: not
-            // on this thread, not on the cooperative pool.
-            DispatchQueue.global().async { [handler] in
-                guard let request = connection.readRequest() else { return }
-                Task { connection.reply(await handler.handle(request, peer: peer)) }
-            }
-        }
-    }
-}
-
-/// One accepted connection; closed after the reply.
-struct ControlConnection: Sendable {
-    let fd: Int32
-
-    /// Reads one line (bounded); a malformed request is answered and closed.
-    func readRequest() -> ControlRequest? {
-        var received = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        while !received.contains(UInt8(ascii: "\n")) {
-            let count = read(fd, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0, received.count + count <= 65536 else {
-                reply(.failure(count > 0 ? "request too long" : "no request line received"))
-                return nil
-            }
-            received += buffer[..<count]
-        }
-        let line = received[..<received.firstIndex(of: UInt8(ascii: "\n"))!]
-        do {
-            return try ControlCoding.decode(ControlRequest.self, from: Data(line))
-        } catch {
-            let commands = ControlRequest.Command.allCases.map(\.rawValue).joined(separator: ", ")
-            reply(.failure("malformed request (\(error)); commands: \(commands)"))
-            return nil
+            // genidd starts no program, so nothing can inherit the
+            // descriptor before this (Glibc's module has no accept4).
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            if backoff.succeeded() { logger.notice("control socket: accepting again") }
+            admit(client)
         }
     }
 
-    func reply(_ response: ControlResponse) {
-        defer { close(fd) }
-        guard var data = try? ControlCoding.encode(response) else { return }
-        data.append(UInt8(ascii: "\n"))
-        var offset = 0
-        while offset < data.count {
-            let written = data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
+    /// Decides who the peer is and whether it gets a place; a refusal is
+    /// answered at once on this thread (one short line).
+    private func admit(_ client: Int32) {
+        let connection = ControlConnection(fd: client)
+        guard let peer = PeerCredentials.of(socket: client), let role = access.role(of: peer) else {
+            let peer = PeerCredentials.of(socket: client)
+            refuse(connection, reason: "not-allowed", uid: peer?.uid, pid: peer?.pid,
+                   message: "permission denied: genidd's control socket is for root, the control group "
+                       + "and the read-only group")
+            return
         }
+        let admission: ConnectionLimits.Admission
+        switch connections.admit(uid: peer.uid) {
+        case .success(let place): admission = place
+        case .failure(let refusal):
+            refuse(connection, reason: "too-many", uid: peer.uid, pid: peer.pid, message: "\(refusal)")
+            return
+        }
+        // Reading may block (up to the deadline) on a slow client: on a
+        // thread of its own (there are at most `connections.total`), not on
+        // this one, nor on a pool whose backlog libdispatch watches.
+        let reader = Thread { [self, handler] in
+            guard let request = connection.readRequest(until: .now + Self.requestDeadline) else {
+                admission.release()
+                return
+            }
+            guard role >= request.command.requiredRole else {
+                refuse(connection, reason: "role", uid: peer.uid, pid: peer.pid,
+                            message: "permission denied: '\(request.command.rawValue)' is for root and the control "
+                                + "group (the read-only group may use status, history and wait-ready)")
+                admission.release()
+                return
+            }
+            Task {
+                connection.reply(await handler.handle(request, peer: peer))
+                admission.release()
+            }
+        }
+        reader.name = "genidd-control-connection"
+        reader.start()
+    }
+
+    private func refuse(_ connection: ControlConnection, reason: String, uid: UInt32?, pid: Int32?, message: String) {
+        metrics.controlRefused(reason: reason)
+        logger.warning("control connection refused", metadata: [
+            "reason": "\(reason)", "uid": "\(uid ?? UInt32.max)", "pid": "\(pid ?? -1)"])
+        connection.reply(.failure(message))
     }
 }

@@ -22,23 +22,28 @@ public struct Daemon {
         LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
         let logger = Logger(label: "genidd")
         let metrics = DaemonMetrics()
-        let readiness = ReadinessGate(timeout: .milliseconds(Int64(configuration.readinessTimeoutSeconds * 1000)),
+        let readiness = ReadinessGate(timeout: configuration.readinessTimeout,
                                       metrics: metrics, logger: logger)
         let ledger = WatchedStore(store, metrics: metrics)
         let guardian = DomainGuard(configuration: configuration, store: ledger, readiness: readiness,
                                    metrics: metrics, logger: logger)
         let handler = ControlHandler(guardian: guardian, ledger: ledger, configuration: configuration,
                                      metrics: metrics, logger: logger)
+        let budget = DescriptorBudget.raisingSoftLimit()
         var services: [any Service] = [
             LibvirtSupervisor(configuration: configuration, guardian: guardian, metrics: metrics, logger: logger),
-            try ControlServer(configuration: configuration, handler: handler, metrics: metrics, logger: logger),
+            try ControlServer(configuration: configuration, budget: budget, handler: handler, metrics: metrics,
+                              logger: logger),
             LedgerWatch(ledger: ledger, guardian: guardian, logger: logger),
         ]
         if let address = configuration.metricsAddress, let endpoint = MetricsEndpoint(address) {
-            services.append(MetricsServer(endpoint: endpoint, metrics: metrics, logger: logger))
+            services.append(MetricsServer(endpoint: endpoint, budget: budget, metrics: metrics, logger: logger))
         }
         logger.info("genidd starting", metadata: ["ledger": "\(store.location)", "host": "\(store.host)",
-                                                  "libvirt": "\(configuration.libvirtURI)"])
+                                                  "libvirt": "\(configuration.libvirtURI)",
+                                                  "descriptors": "\(budget.limit)",
+                                                  "control_connections": "\(budget.controlConnections)",
+                                                  "metrics_connections": "\(budget.metricsConnections)"])
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()

@@ -11,6 +11,7 @@ import GenerationStore
 ///       "ledger": "/var/lib/genid/ledger.sqlite",
 ///       "controlSocket": "/run/genid/genidd.sock",
 ///       "controlGroup": "genid",
+///       "readOnlyGroup": "genid-read",
 ///       "metricsAddress": "127.0.0.1:9471",
 ///       "agentChannel": "org.genid.genidd.0",
 ///       "readinessTimeoutSeconds": 60,
@@ -23,8 +24,12 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     public var libvirtURI = "qemu:///system"
     public var ledger = LedgerLocation.default
     public var controlSocket = ControlClient.defaultSocketPath
-    /// Members of this group may use the control socket besides root; nil: root only.
+    /// Members of this group may use every control command besides root
+    /// (the operator role); nil: root only.
     public var controlGroup: String?
+    /// Members of this group may use `status`, `history` and `wait-ready`
+    /// (the reader role); nil: nobody but root and the control group.
+    public var readOnlyGroup: String?
     /// `HOST:PORT` of the Prometheus endpoint (`GET /metrics`); nil: none.
     public var metricsAddress: String? = "127.0.0.1:9471"
     /// virtio-serial channel (target name) of the guest agent genidd asks.
@@ -37,7 +42,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case libvirtURI, ledger, controlSocket, controlGroup, metricsAddress, agentChannel
+        case libvirtURI, ledger, controlSocket, controlGroup, readOnlyGroup, metricsAddress, agentChannel
         case readinessTimeoutSeconds, reconnectSeconds, logLevel
     }
 
@@ -48,6 +53,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         ledger = try container.decodeIfPresent(String.self, forKey: .ledger) ?? defaults.ledger
         controlSocket = try container.decodeIfPresent(String.self, forKey: .controlSocket) ?? defaults.controlSocket
         controlGroup = try container.decodeIfPresent(String.self, forKey: .controlGroup)
+        readOnlyGroup = try container.decodeIfPresent(String.self, forKey: .readOnlyGroup)
         metricsAddress = container.contains(.metricsAddress)
             ? try container.decodeIfPresent(String.self, forKey: .metricsAddress) : defaults.metricsAddress
         agentChannel = try container.decodeIfPresent(String.self, forKey: .agentChannel) ?? defaults.agentChannel
@@ -109,8 +115,14 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     }
 
     public func validate(source: String) throws(DaemonError) {
-        guard readinessTimeoutSeconds > 0 else { throw .configuration("\(source): readinessTimeoutSeconds must be positive") }
-        guard reconnectSeconds > 0 else { throw .configuration("\(source): reconnectSeconds must be positive") }
+        // Bounded, so that no setting overflows when it becomes a Duration.
+        let hour = ControlLimits.maximumWaitSeconds
+        guard readinessTimeoutSeconds > 0, readinessTimeoutSeconds <= hour else {
+            throw .configuration("\(source): readinessTimeoutSeconds must be more than 0 and at most \(Int(hour))")
+        }
+        guard reconnectSeconds > 0, reconnectSeconds <= hour else {
+            throw .configuration("\(source): reconnectSeconds must be more than 0 and at most \(Int(hour))")
+        }
         if let metricsAddress, MetricsEndpoint(metricsAddress) == nil {
             throw .configuration("\(source): metricsAddress '\(metricsAddress)' is not HOST:PORT")
         }
@@ -134,6 +146,9 @@ public struct MetricsEndpoint: Sendable, Equatable {
 }
 
 extension DaemonConfiguration {
+    /// `readinessTimeoutSeconds` (bounded by `validate`).
+    var readinessTimeout: Duration { .milliseconds(Int64((readinessTimeoutSeconds * 1000).rounded(.up))) }
+
     /// The effective configuration, as the file would hold it.
     public func jsonText() throws -> String {
         let encoder = JSONEncoder()

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Prometheus
 
 /// What genidd counts, in Prometheus' registry (served at `GET /metrics`).
@@ -43,9 +46,33 @@ public final class DaemonMetrics: Sendable {
                 labels: [("command", command), ("result", ok ? "ok" : "error")])
     }
 
-    func controlRefused() {
-        counter("control_refused",
-                help: "control socket connections refused (peer not root nor in the control group)")
+    /// `reason`: not-allowed (no role), role (a reader asked an operator's
+    /// command), too-many (over the connection limit).
+    func controlRefused(reason: String) {
+        counter("control_refused", help: "control socket connections and requests refused, by reason",
+                labels: [("reason", reason)])
+    }
+
+    /// An accept that failed for want of descriptors or memory (`server`:
+    /// control or metrics); the server waits and accepts again.
+    func acceptFailure(server: String, errno code: Int32) {
+        counter("accept_failures", help: "accepts that failed for want of descriptors or memory, by server and error",
+                labels: [("server", server), ("error", Self.errnoName(code))])
+    }
+
+    /// Metrics connections closed at once because the endpoint held its limit.
+    func metricsRefused() {
+        counter("metrics_refused", help: "metrics connections closed at once: the endpoint held its limit")
+    }
+
+    private static func errnoName(_ code: Int32) -> String {
+        switch code {
+        case EMFILE: "EMFILE"
+        case ENFILE: "ENFILE"
+        case ENOBUFS: "ENOBUFS"
+        case ENOMEM: "ENOMEM"
+        default: "other"
+        }
     }
 
     func libvirtConnected(_ connected: Bool) {

@@ -1,4 +1,5 @@
 import Foundation
+import GenIDControl
 import Logging
 
 /// swift-log handler writing one logfmt line per message to standard error:
@@ -34,8 +35,8 @@ public struct LogfmtLogHandler: LogHandler {
     static func quoted(_ value: String) -> String {
         let plain = !value.isEmpty && value.allSatisfy { $0.isLetter || $0.isNumber || "-_./:@+,".contains($0) }
         if plain { return value }
-        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+        // One line per message, whatever a guest or peer put in a value.
+        let escaped = PrintableText.escaped(value).replacingOccurrences(of: "\"", with: "\\\"")
         return "\"\(escaped)\""
     }
 

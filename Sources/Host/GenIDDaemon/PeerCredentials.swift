@@ -1,10 +1,12 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import GenIDControl
 
-/// Who is on the other end of a UNIX socket, from the kernel (SO_PEERCRED),
-/// plus the supplementary groups of that process.
+/// Who is on the other end of a UNIX socket, as the kernel recorded it at
+/// `connect()` (SO_PEERCRED and SO_PEERGROUPS): nothing the peer does
+/// afterwards (exec a setuid program, exit and let its pid be reused) can
+/// change the answer.
 struct PeerCredentials: Sendable, Equatable {
     var pid: Int32
     var uid: UInt32
@@ -14,29 +16,55 @@ struct PeerCredentials: Sendable, Equatable {
     static func of(socket fd: Int32) -> PeerCredentials? {
         var credentials = KernelPeerCredentials()
         var length = socklen_t(MemoryLayout<KernelPeerCredentials>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
-        return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid,
-                               groups: supplementaryGroups(pid: credentials.pid))
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0,
+              let groups = supplementaryGroups(socket: fd) else { return nil }
+        return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid, groups: groups)
     }
 
-    /// "Groups:" of /proc/PID/status; empty if the process is gone.
-    static func supplementaryGroups(pid: Int32) -> [UInt32] {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return [] }
-        return line.dropFirst("Groups:".count).split(separator: " ").compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+    /// SO_PEERGROUPS (Linux 4.13): the peer's supplementary groups at
+    /// connect. Asks again with the size the kernel names if they do not fit.
+    private static func supplementaryGroups(socket fd: Int32) -> [UInt32]? {
+        var groups = [gid_t](repeating: 0, count: 64)
+        for _ in 0..<2 {
+            var length = socklen_t(groups.count * MemoryLayout<gid_t>.size)
+            if getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, &groups, &length) == 0 {
+                return Array(groups.prefix(Int(length) / MemoryLayout<gid_t>.size))
+            }
+            guard errno == ERANGE, Int(length) / MemoryLayout<gid_t>.size > groups.count else { return nil }
+            groups = [gid_t](repeating: 0, count: Int(length) / MemoryLayout<gid_t>.size)
+        }
+        return nil
+    }
+
+    func isMember(of group: UInt32) -> Bool {
+        gid == group || groups.contains(group)
     }
 }
 
-/// Who may use the control socket: root, and members of the control group.
-/// (The socket file's mode says the same; this check holds even if someone
-/// loosens the mode or passes a connected descriptor on.)
+/// Which role each peer holds: root and members of the control group are
+/// operators, members of the read-only group readers, everyone else
+/// nothing. (The socket file's mode says much the same; this check holds
+/// even if someone loosens the mode or passes a connected descriptor on.)
 struct ControlAccess: Sendable {
     var controlGroupID: UInt32?
+    var readOnlyGroupID: UInt32?
 
-    func allows(_ peer: PeerCredentials) -> Bool {
-        if peer.uid == 0 { return true }
-        guard let group = controlGroupID else { return false }
-        return peer.gid == group || peer.groups.contains(group)
+    func role(of peer: PeerCredentials) -> ControlRole? {
+        if peer.uid == 0 { return .operator }
+        if let group = controlGroupID, peer.isMember(of: group) { return .operator }
+        if let group = readOnlyGroupID, peer.isMember(of: group) { return .reader }
+        return nil
+    }
+
+    /// The socket file's group and mode: one group can own the file; with
+    /// two, every local user may connect and the kernel's credentials above
+    /// decide (a refused peer is answered and closed at once).
+    var socketFile: (group: UInt32?, mode: mode_t) {
+        switch (controlGroupID, readOnlyGroupID) {
+        case (nil, nil): (nil, 0o600)
+        case (let group?, nil), (nil, let group?): (group, 0o660)
+        case (_?, _?): (nil, 0o666)
+        }
     }
 }
 

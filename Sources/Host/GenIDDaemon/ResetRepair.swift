@@ -23,19 +23,21 @@ enum ResetRepair {
         let signal = VMGenIDSignal()
         let device = DeviceState(vmgenid: stale)
         let started = ContinuousClock.now
+        var located = RememberedWalk.Cache()
         var seen = ""
         while ContinuousClock.now - started < limit {
-            // The page moves if the firmware allocates it elsewhere: locate each time.
-            let located = try? signal.locate(in: memory)
-            let now = located.map { "\($0) " + ((try? memory.read(at: $0.address, count: 16)).flatMap {
+            // The page moves if the firmware allocates it elsewhere; the
+            // tables say so, and only then is the walk done again.
+            let region = located.region(in: memory)
+            let now = region.map { "\($0.address) " + ((try? memory.read(at: $0.address, count: 16)).flatMap {
                 GenerationID(guestBytes: $0)?.description } ?? "?") } ?? "no page"
             if now != seen {
                 logger.debug("after reset", metadata: ["domain": "\(domain.name)", "page": "\(now)",
+                    "walks": "\(located.walks)",
                     "ms": "\(String(format: "%.1f", (ContinuousClock.now - started).seconds * 1000))"])
                 seen = now
             }
-            if let region = located,
-               (try? signal.holdsDeviceState(region, in: memory, device: device)) == true {
+            if let region, (try? signal.holdsDeviceState(region, in: memory, device: device)) == true {
                 try domain.suspend()
                 do {
                     // Paused: check again, then write only inside the located region.

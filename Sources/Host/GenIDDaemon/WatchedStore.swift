@@ -57,8 +57,8 @@ final class WatchedStore: GenerationStore {
         try await watched { try await self.base.latest(of: vm, role: role) }
     }
 
-    func history(vm: String?, limit: Int?) async throws -> [GenerationRecord] {
-        try await watched { try await self.base.history(vm: vm, limit: limit) }
+    func history(vm: String?, limit: Int?, before: Int64?) async throws -> [GenerationRecord] {
+        try await watched { try await self.base.history(vm: vm, limit: limit, before: before) }
     }
 
     func audit(_ vm: VMIdentity, kind: String, message: String) async throws {

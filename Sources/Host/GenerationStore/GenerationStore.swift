@@ -43,8 +43,9 @@ public protocol GenerationStore: Sendable {
     func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView
 
     /// Records oldest first: of the VMs whose name or UUID is `vm` (all VMs
-    /// when nil); with `limit`, only the newest `limit` of them.
-    func history(vm: String?, limit: Int?) async throws -> [GenerationRecord]
+    /// when nil); with `before`, only those whose id is smaller (a page of
+    /// an older part); with `limit`, only the newest `limit` of them.
+    func history(vm: String?, limit: Int?, before: Int64?) async throws -> [GenerationRecord]
 
     /// Notes a check, failure or decision about a VM.
     func audit(_ vm: VMIdentity, kind: String, message: String) async throws
@@ -117,7 +118,11 @@ extension GenerationStore {
     }
 
     public func history(vm: String? = nil) async throws -> [GenerationRecord] {
-        try await history(vm: vm, limit: nil)
+        try await history(vm: vm, limit: nil, before: nil)
+    }
+
+    public func history(vm: String?, limit: Int?) async throws -> [GenerationRecord] {
+        try await history(vm: vm, limit: limit, before: nil)
     }
 }
 

@@ -49,9 +49,11 @@ public actor InMemoryGenerationStore: GenerationStore {
         records.last { $0.role == role && $0.vm.isSameVM(as: vm) }
     }
 
-    public func history(vm: String?, limit: Int?) throws -> [GenerationRecord] {
+    public func history(vm: String?, limit: Int?, before: Int64?) throws -> [GenerationRecord] {
         try StoreArguments.requireValidLimit(limit)
-        let selected = records.filter { vm == nil || $0.vm.name == vm || $0.vm.uuid == vm?.lowercased() }
+        let selected = records.filter {
+            (vm == nil || $0.vm.name == vm || $0.vm.uuid == vm?.lowercased()) && $0.id < before ?? .max
+        }
         return limit.map { Array(selected.suffix($0)) } ?? selected
     }
 

@@ -138,13 +138,14 @@ public final class PostgresGenerationStore: GenerationStore {
         }
     }
 
-    public func history(vm: String?, limit: Int?) async throws -> [GenerationRecord] {
+    public func history(vm: String?, limit: Int?, before: Int64?) async throws -> [GenerationRecord] {
         try StoreArguments.requireValidLimit(limit)
         let (name, uuid, count) = (vm, vm?.lowercased(), limit.map(Int64.init))
         return try await session.perform("reading the history") { connection, logger in
             try await Self.all(connection.query("""
                 SELECT * FROM (SELECT \(unescaped: Self.columns) FROM genid.generation
-                WHERE \(name)::text IS NULL OR vm = \(name) OR vm_uuid = \(uuid)
+                WHERE (\(name)::text IS NULL OR vm = \(name) OR vm_uuid = \(uuid))
+                AND (\(before)::bigint IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(count)) newest ORDER BY id
                 """, logger: logger))
         }

@@ -187,10 +187,11 @@ public final class SQLiteGenerationStore: GenerationStore {
         }
     }
 
-    public func history(vm: String?, limit: Int?) async throws -> [GenerationRecord] {
-        try await newest(table: "generation", columns: GenerationRecord.columns,
-                         filter: vm.map { ("(vm = ? OR vm_uuid = ?)", [$0, $0.lowercased()]) }, limit: limit,
-                         decode: GenerationRecord.init(row:))
+    public func history(vm: String?, limit: Int?, before: Int64?) async throws -> [GenerationRecord] {
+        var conditions = vm.map { [SQLCondition("(vm = ? OR vm_uuid = ?)", [$0, $0.lowercased()])] } ?? []
+        if let before { conditions.append(SQLCondition("id < ?", [before])) }
+        return try await newest(table: "generation", columns: GenerationRecord.columns, where: conditions,
+                                limit: limit, decode: GenerationRecord.init(row:))
     }
 
     public func duplicateValues() async throws -> [GenerationID] {
@@ -214,8 +215,9 @@ public final class SQLiteGenerationStore: GenerationStore {
     }
 
     public func auditTrail(vm: String?, limit: Int?) async throws -> [AuditRecord] {
-        try await newest(table: "audit", columns: AuditRecord.columns, filter: vm.map { ("vm = ?", [$0]) },
-                         limit: limit, decode: AuditRecord.init(row:))
+        try await newest(table: "audit", columns: AuditRecord.columns,
+                         where: vm.map { [SQLCondition("vm = ?", [$0])] } ?? [], limit: limit,
+                         decode: AuditRecord.init(row:))
     }
 
     // MARK: - Plumbing
@@ -242,15 +244,16 @@ public final class SQLiteGenerationStore: GenerationStore {
 
     /// The newest `limit` rows of `table` (all if nil), optionally filtered, oldest first.
     private func newest<T: Sendable>(
-        table: String, columns: String, filter: (String, [String])?, limit: Int?,
+        table: String, columns: String, where conditions: [SQLCondition], limit: Int?,
         decode: @escaping @Sendable (Row) throws -> T
     ) async throws -> [T] {
         try StoreArguments.requireValidLimit(limit)
-        var values: [(any DatabaseValueConvertible)?] = filter?.1 ?? []
+        var values = conditions.flatMap(\.arguments)
         values.append(limit ?? -1)  // SQLite: a negative LIMIT means no limit
         let arguments = StatementArguments(values)
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.map(\.sql).joined(separator: " AND ")
         let sql = """
-            SELECT * FROM (SELECT \(columns) FROM \(table) \(filter.map { "WHERE " + $0.0 } ?? "") ORDER BY id DESC LIMIT ?)
+            SELECT * FROM (SELECT \(columns) FROM \(table) \(filter) ORDER BY id DESC LIMIT ?)
             ORDER BY id
             """
         return try await perform("reading \(table)") { db in
@@ -317,5 +320,16 @@ public final class SQLiteGenerationStore: GenerationStore {
         }
         let message = error.message ?? "\(error.resultCode)"
         return .unavailable("ledger \(path): \(action) failed: \(message) (\(hint))")
+    }
+}
+
+/// One condition of a WHERE clause and the values of its placeholders.
+private struct SQLCondition {
+    let sql: String
+    let arguments: [(any DatabaseValueConvertible)?]
+
+    init(_ sql: String, _ arguments: [(any DatabaseValueConvertible)?]) {
+        self.sql = sql
+        self.arguments = arguments
     }
 }

@@ -18,17 +18,11 @@ struct DaemonOptions: ParsableArguments {
         }
         if json { print(String(decoding: try ControlCoding.encode(response), as: UTF8.self)) }
         guard response.ok else {
-            if !json { FileHandle.standardError.write(Data("genidctl: \(response.error ?? "genidd refused")\n".utf8)) }
+            if !json { _ = failure("genidctl: \(response.error ?? "genidd refused")", code: 1) }
             throw ExitCode(response.error?.contains("not ready within") == true ? 2 : 1)
         }
         return response
     }
-}
-
-/// Writes `text` to stderr; returns the exit code to throw.
-func failure(_ text: String, code: Int32) -> ExitCode {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-    return ExitCode(code)
 }
 
 struct StatusCommand: ParsableCommand {
@@ -57,22 +51,22 @@ struct StatusCommand: ParsableCommand {
         let response = try options.send(ControlRequest(command: .status, domain: domain))
         guard !options.json else { return }
         if let ledger = response.ledger {
-            print("ledger: \(ledger.location) (host \(ledger.host)): "
+            printLine("ledger: \(ledger.location) (host \(ledger.host)): "
                 + (ledger.reachable ? "reachable" : "UNREACHABLE: \(ledger.error ?? "") -- genidd gives no value until it is back"))
         }
         for status in response.status ?? [] {
-            print("\(status.name)  \(status.state)  readiness=\(status.readiness)")
-            print("  live:       \(status.liveValue ?? "-")")
-            if let libvirt = status.libvirtValue { print("  libvirt:    \(libvirt) (the live <genid>)") }
-            if let qemu = status.qemuValue { print("  qemu:       \(qemu) (QEMU's device value)") }
-            if let guest = status.guestMemoryValue { print("  guest:      \(guest) (in guest memory: current)") }
-            if let carried = status.carriedValue { print("  carried:    \(carried) (what a migration takes along)") }
-            if let disagreement = status.disagreement { print("  disagrees:  \(disagreement)") }
-            print("  persistent: \(status.persistentValue ?? "-")")
-            if !status.hasGenID { print("  no <genid>: the guest has no VMGENID device (genidctl libvirt enable \(status.name))") }
-            if let detail = status.readinessDetail { print("  readiness:  \(detail)") }
-            if let action = status.lastAction { print("  last:       \(action)") }
-            if let error = status.lastError { print("  error:      \(error)") }
+            printLine("\(status.name)  \(status.state)  readiness=\(status.readiness)")
+            printLine("  live:       \(status.liveValue ?? "-")")
+            if let libvirt = status.libvirtValue { printLine("  libvirt:    \(libvirt) (the live <genid>)") }
+            if let qemu = status.qemuValue { printLine("  qemu:       \(qemu) (QEMU's device value)") }
+            if let guest = status.guestMemoryValue { printLine("  guest:      \(guest) (in guest memory: current)") }
+            if let carried = status.carriedValue { printLine("  carried:    \(carried) (what a migration takes along)") }
+            if let disagreement = status.disagreement { printLine("  disagrees:  \(disagreement)") }
+            printLine("  persistent: \(status.persistentValue ?? "-")")
+            if !status.hasGenID { printLine("  no <genid>: the guest has no VMGENID device (genidctl libvirt enable \(status.name))") }
+            if let detail = status.readinessDetail { printLine("  readiness:  \(detail)") }
+            if let action = status.lastAction { printLine("  last:       \(action)") }
+            if let error = status.lastError { printLine("  error:      \(error)") }
         }
     }
 }
@@ -144,13 +138,13 @@ struct WaitReadyCommand: ParsableCommand {
     func run() throws {
         let response = try options.send(ControlRequest(command: .waitReady, domain: domain, timeoutSeconds: timeout))
         if !options.json, let ready = response.ready {
-            print("\(ready.domain) ready with \(ready.value) (waited \(Int(ready.waitedMilliseconds)) ms)")
+            printLine("\(ready.domain) ready with \(ready.value) (waited \(Int(ready.waitedMilliseconds)) ms)")
         }
     }
 }
 
 func printRotation(_ rotation: RotationSummary) {
-    print("\(rotation.domain): \(rotation.event) \(rotation.source) -> \(rotation.value) "
+    printLine("\(rotation.domain): \(rotation.event) \(rotation.source) -> \(rotation.value) "
           + "(guest paused \(String(format: "%.1f", rotation.pauseMilliseconds)) ms)")
 }
 
@@ -164,7 +158,7 @@ struct ReconcileCommand: ParsableCommand {
 
     func run() throws {
         let response = try options.send(ControlRequest(command: .reconcile, domain: domain))
-        if !options.json { print(response.message ?? "done") }
+        if !options.json { printLine(response.message ?? "done") }
     }
 }
 

@@ -34,6 +34,10 @@ struct HistoryCommand: AsyncParsableCommand {
     @Flag(help: "Verify that no value appears twice.") var check = false
     @Flag(help: "Print JSON.") var json = false
 
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+    }
+
     func run() async throws {
         let file = ledger ?? ProcessInfo.processInfo.environment["GENID_LEDGER"]
         let records: [GenerationRecord]
@@ -50,7 +54,7 @@ struct HistoryCommand: AsyncParsableCommand {
         } else {
             let formatter = ISO8601DateFormatter()
             for record in records {
-                print([formatter.string(from: record.createdAt), record.vm.name, record.host ?? "-", record.value.description,
+                printLine([formatter.string(from: record.createdAt), record.vm.name, record.host ?? "-", record.value.description,
                        record.role.rawValue, record.event, record.origin.rawValue, record.detail ?? ""]
                     .joined(separator: "  "))
             }
@@ -64,14 +68,28 @@ struct HistoryCommand: AsyncParsableCommand {
         }
     }
 
+    /// Pages through genidd's history (it answers at most
+    /// `ControlLimits.maximumHistoryPage` records at a time), newest page
+    /// first, until `limit` records or the oldest.
     static func fromDaemon(_ socket: String, vm: String?, limit: Int?) throws -> [GenerationRecord] {
-        let response: ControlResponse
-        do {
-            response = try ControlClient(socketPath: socket).send(ControlRequest(command: .history, domain: vm, limit: limit))
-        } catch {
-            throw failure("genidctl: \(error)\n(or read a ledger file directly: --ledger PATH or $GENID_LEDGER)", code: 3)
-        }
-        guard response.ok else { throw failure("genidctl: \(response.error ?? "genidd refused")", code: 1) }
-        return response.history ?? []
+        var pages: [[GenerationRecord]] = []
+        var (wanted, before): (Int?, Int64?) = (limit, nil)
+        repeat {
+            let page = min(wanted ?? ControlLimits.maximumHistoryPage, ControlLimits.maximumHistoryPage)
+            let response: ControlResponse
+            do {
+                response = try ControlClient(socketPath: socket).send(
+                    ControlRequest(command: .history, domain: vm, limit: page, before: before))
+            } catch {
+                throw failure("genidctl: \(error)\n(or read a ledger file directly: --ledger PATH or $GENID_LEDGER)",
+                              code: 3)
+            }
+            guard response.ok else { throw failure("genidctl: \(response.error ?? "genidd refused")", code: 1) }
+            let records = response.history ?? []
+            pages.append(records)
+            wanted = wanted.map { $0 - records.count }
+            before = response.historyBefore
+        } while before != nil && (wanted ?? 1) > 0
+        return pages.reversed().flatMap { $0 }
     }
 }

@@ -27,12 +27,12 @@ struct LibvirtCommand: ParsableCommand {
             let domain = try connection.domain(named: self.domain)
             let xml = try domain.xmlDescription(inactive: true, secure: true)
             if try DomainXML.genID(in: xml) != .absent {
-                print("\(self.domain) has <genid> already")
+                printLine("\(self.domain) has <genid> already")
                 return
             }
             _ = try connection.defineDomain(xml: try DomainXML.settingGenID(.generated, in: xml))
             let running = try domain.isActive()
-            print("\(self.domain): <genid/> added" + (running ? "; effective at the next start" : ""))
+            printLine("\(self.domain): <genid/> added" + (running ? "; effective at the next start" : ""))
         }
     }
 
@@ -59,7 +59,7 @@ struct LibvirtCommand: ParsableCommand {
 
         func run() throws {
             if let changed = try DomainXML.carryingGenerationToQEMU(in: try readDefinition()) {
-                print(changed)
+                printLine(changed)
             }
         }
     }
@@ -84,7 +84,7 @@ struct LibvirtCommand: ParsableCommand {
 
         func run() throws {
             if let changed = try DomainXML.droppingQEMUDeviceValue(in: try readDefinition()) {
-                print(changed)
+                printLine(changed)
             }
         }
     }

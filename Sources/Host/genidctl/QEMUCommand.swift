@@ -211,6 +211,6 @@ func printFields(_ fields: [(String, String)], json: Bool) {
         print(String(decoding: data, as: UTF8.self))
     } else {
         let width = fields.map(\.0.count).max() ?? 0
-        for (key, value) in fields { print(key.padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
+        for (key, value) in fields { printLine(key.padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
     }
 }

@@ -39,8 +39,10 @@ struct GenIDD: AsyncParsableCommand {
     var ledger: String?
     @Option(name: .long, help: "Path of the control socket.")
     var controlSocket: String?
-    @Option(name: .long, help: "Group allowed on the control socket besides root.")
+    @Option(name: .long, help: "Group allowed every control command besides root (the operator role).")
     var controlGroup: String?
+    @Option(name: .long, help: "Group allowed only status, history and wait-ready (the reader role).")
+    var readOnlyGroup: String?
     @Option(name: .long, help: "HOST:PORT for GET /metrics, or 'none'.")
     var metricsAddress: String?
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
@@ -56,6 +58,7 @@ struct GenIDD: AsyncParsableCommand {
             if let ledger { configuration.ledger = ledger }
             if let controlSocket { configuration.controlSocket = controlSocket }
             if let controlGroup { configuration.controlGroup = controlGroup }
+            if let readOnlyGroup { configuration.readOnlyGroup = readOnlyGroup }
             if let metricsAddress { configuration.metricsAddress = metricsAddress == "none" ? nil : metricsAddress }
             if let logLevel { configuration.logLevel = logLevel }
             try configuration.validate(source: "the command line")

@@ -14,23 +14,34 @@ public final class LabGenidd: Sendable {
     /// network, mount and UTS namespaces, so it sees that host's libvirtd
     /// at `qemu:///system` and names that host in its records.
     public let namespaceHolder: pid_t?
+    /// genidd's limit of open descriptors (`prlimit --nofile`); nil: inherited.
+    public let fileLimit: Int?
     private let process = Mutex<ChildProcess?>(nil)
     private let starts = Atomic<Int>(0)
+
+    /// The capabilities genidd keeps, as its systemd unit's
+    /// `CapabilityBoundingSet=` says (a unit test holds the two equal): the
+    /// lab runs it with only these, so a missing one fails a scenario
+    /// instead of turning a check into "not verified".
+    public static let capabilities = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_SYS_PTRACE"]
 
     public var socketPath: String { "\(directory.path)/genidd.sock" }
     public var configurationPath: String { "\(directory.path)/genidd.json" }
     public var logPath: String { "\(directory.path)/genidd.log" }
     public var client: ControlClient { ControlClient(socketPath: socketPath) }
 
-    /// `controlGroup`: members may use the control socket (the run
-    /// directory is then opened to others so they can reach it).
+    /// `controlGroup`: members may use every control command;
+    /// `readOnlyGroup`: members may read (with either, the run directory is
+    /// opened to others so they can reach the socket).
     /// `metricsAddress`: HOST:PORT of the Prometheus endpoint (none by default).
     /// `ledgerPath`: an SQLite file (relative to the current directory) or a
     /// `postgres://` URL. `logLevel`: genidd's, `debug` unless a benchmark
     /// wants its logging out of the measurement.
     public init(ledgerPath: String, libvirtURI: String, runRoot: String, controlGroup: String? = nil,
-                metricsAddress: String? = nil, logLevel: String = "debug", namespaceHolder: pid_t? = nil) throws {
+                readOnlyGroup: String? = nil, metricsAddress: String? = nil, logLevel: String = "debug",
+                namespaceHolder: pid_t? = nil, fileLimit: Int? = nil) throws {
         self.namespaceHolder = namespaceHolder
+        self.fileLimit = fileLimit
         directory = try RunDirectory.create(in: runRoot, name: "genidd")
         self.ledgerPath = ledgerPath.contains("://") || (ledgerPath as NSString).standardizingPath.hasPrefix("/")
             ? ledgerPath : FileManager.default.currentDirectoryPath + "/" + ledgerPath
@@ -39,8 +50,9 @@ public final class LabGenidd: Sendable {
             "libvirtURI": libvirtURI, "ledger": self.ledgerPath, "controlSocket": socketPath,
             "metricsAddress": metricsAddress.map { $0 as Any } ?? NSNull(), "readinessTimeoutSeconds": 60, "reconnectSeconds": 0.5, "logLevel": logLevel,
         ]
-        if let controlGroup {
-            configuration["controlGroup"] = controlGroup
+        configuration["controlGroup"] = controlGroup
+        configuration["readOnlyGroup"] = readOnlyGroup
+        if controlGroup != nil || readOnlyGroup != nil {
             chmod(directory.path, 0o755)
             chmod(runRoot, 0o755)
         }
@@ -67,11 +79,17 @@ public final class LabGenidd: Sendable {
                 + "(or set GENID_GENIDD to a genidd binary)")
         }
         let number = starts.add(1, ordering: .relaxed).newValue
-        var (program, arguments) = (executable, ["--config", configurationPath])
+        // setpriv, prlimit and nsenter each exec the next (no PID namespace
+        // to fork into): one pid, genidd's.
+        let bounding = "-all," + Self.capabilities.map { "+" + $0.dropFirst(4).lowercased() }.joined(separator: ",")
+        var (program, arguments) = ("/usr/bin/setpriv", ["--bounding-set", bounding, "--", executable,
+                                                         "--config", configurationPath])
+        if let fileLimit {
+            (program, arguments) = ("/usr/bin/prlimit", ["--nofile=\(fileLimit):\(fileLimit)", "--", program] + arguments)
+        }
         if let holder = namespaceHolder {
-            // nsenter execs genidd (no PID namespace to fork into): one pid.
             (program, arguments) = ("/usr/bin/nsenter", ["--target", "\(holder)", "--net", "--mount", "--uts", "--",
-                                                         executable] + arguments)
+                                                         program] + arguments)
         }
         let child = try ChildProcess.spawn(program, arguments: arguments, stderrPath: "\(logPath).\(number)")
         process.withLock { $0 = child }
