@@ -1,6 +1,9 @@
 /// Where guest RAM sits in guest-physical address space, and where each
 /// part lives in the backing store (the shared RAM file, or QEMU's address
-/// space). Every guest memory access is checked against it first.
+/// space). Every guest memory access is checked against it first, and must
+/// lie wholly inside one region: made from QEMU's own map
+/// (`QEMUMemoryMap`), a region is one range of one RAM block, so no access
+/// can run from one block into whatever follows it in the backing store.
 public struct GuestRAMLayout: Sendable, Equatable {
     public struct Region: Sendable, Equatable {
         public let guestPhysicalStart: UInt64
@@ -51,5 +54,24 @@ public struct GuestRAMLayout: Sendable, Equatable {
 
     public func contains(_ address: UInt64, count: Int) -> Bool {
         backingOffset(of: address, count: count) != nil
+    }
+
+    /// The parts of `count` bytes at `start` that lie inside regions, in
+    /// address order (a scan of an area that holds RAM and other things,
+    /// such as the BIOS area, reads each part on its own). Subtractions only.
+    public func parts(of start: UInt64, count: Int) -> [(address: UInt64, count: Int)] {
+        guard count > 0 else { return [] }
+        // Nothing past the last address: an area that would wrap ends there.
+        let wanted = UInt64(count) - 1 > UInt64.max - start ? UInt64.max - start + 1 : UInt64(count)
+        var parts: [(address: UInt64, count: Int)] = []
+        for region in regions where region.length > 0 {
+            // Overlap of [start, start + wanted) and [region start, region start + length), without overflow.
+            let first = max(start, region.guestPhysicalStart)
+            let intoArea = first - start, intoRegion = first - region.guestPhysicalStart
+            guard intoArea < wanted, intoRegion < region.length else { continue }
+            let length = min(wanted - intoArea, region.length - intoRegion)
+            parts.append((first, Int(length)))
+        }
+        return parts.sorted { $0.address < $1.address }
     }
 }
