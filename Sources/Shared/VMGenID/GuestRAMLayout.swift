@@ -24,19 +24,6 @@ public struct GuestRAMLayout: Sendable, Equatable {
         self.regions = regions
     }
 
-    /// QEMU's q35 machine: RAM below 4 GiB up to 2.75 GiB (2 GiB when the
-    /// guest has 2.75 GiB or more), the rest from 4 GiB up, both from one
-    /// backing block. Assumes no `max-ram-below-4g` override.
-    public static func q35(ramSize: UInt64) -> GuestRAMLayout {
-        let lowLimit: UInt64 = ramSize >= 0xb000_0000 ? 0x8000_0000 : 0xb000_0000
-        let below4G = min(ramSize, lowLimit)
-        var regions = [Region(guestPhysicalStart: 0, length: below4G, backingOffset: 0)]
-        if ramSize > below4G {
-            regions.append(Region(guestPhysicalStart: 0x1_0000_0000, length: ramSize - below4G, backingOffset: below4G))
-        }
-        return GuestRAMLayout(regions: regions)
-    }
-
     /// The backing offset of `count` bytes at `address`, if they lie wholly
     /// inside one RAM region; nil otherwise. Written with subtractions only,
     /// so no guest-supplied address or region can overflow it.
