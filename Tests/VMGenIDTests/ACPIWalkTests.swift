@@ -89,6 +89,10 @@ import Testing
         ])
         #expect(huge.backingOffset(of: 0x1_0000_0000, count: 16) == 0x8000_0000)
         #expect(huge.parts(of: .max - 2, count: 16).map(\.count) == [3])
+        // Found by Fuzz/ACPIWalk: a part whose backing offset would overflow is no part.
+        let backingAtTheTop = GuestRAMLayout(regions: [.init(guestPhysicalStart: 0, length: 0x1000, backingOffset: .max)])
+        #expect(backingAtTheTop.parts(of: 0, count: 16).map(\.address) == [0])
+        #expect(backingAtTheTop.parts(of: 1, count: 16).isEmpty)
     }
 
     /// The BIOS area holds RAM and read-only RAM in separate ranges: the

@@ -43,9 +43,10 @@ public struct GuestRAMLayout: Sendable, Equatable {
         backingOffset(of: address, count: count) != nil
     }
 
-    /// The parts of `count` bytes at `start` that lie inside regions, in
-    /// address order (a scan of an area that holds RAM and other things,
-    /// such as the BIOS area, reads each part on its own). Subtractions only.
+    /// The parts of `count` bytes at `start` that lie inside regions and
+    /// that `contains` accepts, in address order (a scan of an area that
+    /// holds RAM and other things, such as the BIOS area, reads each part on
+    /// its own). Subtractions only.
     public func parts(of start: UInt64, count: Int) -> [(address: UInt64, count: Int)] {
         guard count > 0 else { return [] }
         // Nothing past the last address: an area that would wrap ends there.
@@ -56,8 +57,9 @@ public struct GuestRAMLayout: Sendable, Equatable {
             let first = max(start, region.guestPhysicalStart)
             let intoArea = first - start, intoRegion = first - region.guestPhysicalStart
             guard intoArea < wanted, intoRegion < region.length else { continue }
-            let length = min(wanted - intoArea, region.length - intoRegion)
-            parts.append((first, Int(length)))
+            let length = Int(min(wanted - intoArea, region.length - intoRegion))
+            // Only what a read may have: the same check every access gets.
+            if contains(first, count: length) { parts.append((first, length)) }
         }
         return parts.sorted { $0.address < $1.address }
     }
