@@ -66,7 +66,7 @@ extension LabIntegration {
             #expect(after.checksum == before.checksum, "guest RAM outside the value changed")
             // A file that is no backend of this QEMU is refused, not guessed at.
             let stray = "\(qemu.directory)/stray.ram"
-            FileManager.default.createFile(atPath: stray, contents: Data(count: 1 << 20))
+            _ = FileManager.default.createFile(atPath: stray, contents: Data(count: 1 << 20))
             let refused = try await cli.run(["qemu", "status", "--qmp", qemu.qmpSocket, "--ram-file", stray])
             #expect(refused.status != 0)
             #expect(refused.errors.contains("no memory-backend-file of this QEMU has it as mem-path"), "\(refused.errors)")
@@ -111,7 +111,7 @@ struct HaltedQEMU {
         sector.replaceSubrange(0..<4, with: [0xfa, 0xf4, 0xeb, 0xfd])
         sector[510] = 0x55
         sector[511] = 0xaa
-        FileManager.default.createFile(atPath: "\(directory)/boot.raw", contents: Data(sector))
+        _ = FileManager.default.createFile(atPath: "\(directory)/boot.raw", contents: Data(sector))
         let convert = Process()
         convert.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-img")
         convert.arguments = ["convert", "-q", "-f", "raw", "-O", "qcow2", "\(directory)/boot.raw", "\(directory)/disk.qcow2"]
