@@ -23,3 +23,15 @@ func closeOnExecPipe(nonBlocking: Bool = false) -> (read: Int32, write: Int32)? 
 func acceptCloseOnExec(_ listenFD: Int32) -> Int32 {
     c_accept4(listenFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
 }
+
+/// Marks every descriptor above 2 that this process inherited close-on-exec
+/// (call first, while single-threaded). sysgenidd uses none of them, and
+/// under a parent that leaks some (a shell, a test runner; systemd does
+/// not) they would otherwise reach every hook.
+func markInheritedDescriptorsCloseOnExec() {
+    guard let names = try? directoryEntries("/proc/self/fd") else { return }
+    for fd in names.compactMap({ Int32($0) }) where fd > 2 {
+        let flags = fcntl(fd, F_GETFD)
+        if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+    }
+}

@@ -105,6 +105,7 @@ while let argument = arguments.popFirst() {
 }
 
 signal(SIGPIPE, SIG_IGN)
+markInheritedDescriptorsCloseOnExec()
 let runProvider: Bool
 switch providerMode {
 case .on: runProvider = true
