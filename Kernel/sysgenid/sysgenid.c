@@ -104,6 +104,14 @@ static int sysgenid_raise(u32 min)
 		spin_unlock_irqrestore(&sg.lock, flags);
 		return -EOVERFLOW;
 	}
+	/*
+	 * A minimum far above the counter is refused: one call must not be
+	 * able to saturate it, after which no restore would move it again.
+	 */
+	if ((u64)min > (u64)sg.generation + SYSGENID_TRIGGER_MAX_STEP) {
+		spin_unlock_irqrestore(&sg.lock, flags);
+		return -EINVAL;
+	}
 	next = max(min, sg.generation + 1);
 	WRITE_ONCE(sg.generation, next);
 	WRITE_ONCE(*sg.page, next);

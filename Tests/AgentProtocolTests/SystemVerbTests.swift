@@ -20,4 +20,23 @@ import Testing
             #expect(!AgentSystemField.isUnitName(name), "\(name)")
         }
     }
+
+    /// A name that starts with '-' would reach systemctl as an option
+    /// (`-H.service`: "connect to host .service" over SSH; `--user.service`
+    /// would be refused only by luck): refused, saying why.
+    @Test func namesStartingWithADashAreRefusedSayingWhy() {
+        for name in ["-H.service", "--user.service", "-Mroot@.service", "-.service", "--.target"] {
+            #expect(!AgentSystemField.isUnitName(name), "\(name)")
+            let error = AgentSystemField.argumentsError(["sysgenidd.service", name])
+            #expect(error == "usage: system [unit ...]: '\(name)' starts with '-' (systemctl would read it as an option)",
+                    "\(error ?? "accepted")")
+        }
+        #expect(AgentSystemField.argumentsError(["sysgenidd.service", "multi-user.target"]) == nil)
+        #expect(AgentSystemField.argumentsError([]) == nil)
+    }
+
+    /// `--` ends systemctl's options before any name, whatever the check above lets through.
+    @Test func systemctlGetsDoubleDashBeforeTheNames() {
+        #expect(AgentSystemField.isActiveArguments(["a.service", "b.target"]) == ["is-active", "--", "a.service", "b.target"])
+    }
 }

@@ -82,7 +82,16 @@ import Testing
         #expect(state.trigger(minimum: 101) == .success(102))
         #expect(state.trigger(minimum: 1 << 32) == .failure(.EINVAL))
         #expect(state.counter == 102)
-        #expect(state.trigger(minimum: UInt64(UInt32.max)) == .success(UInt32.max))
+        // One step of at most 2^20: saturating takes thousands of calls, not one.
+        let step = SysGenIDIoctl.triggerMaximumStep
+        #expect(state.trigger(minimum: UInt64(UInt32.max)) == .failure(.EINVAL), "saturating in one call")
+        #expect(state.trigger(minimum: 102 + step + 1) == .failure(.EINVAL))
+        #expect(state.counter == 102, "refused jumps leave the counter alone")
+        #expect(state.trigger(minimum: 102 + step) == .success(UInt32(102 + step)), "the largest step")
+        var calls = 1
+        while case .success = state.trigger(minimum: min(UInt64(state.counter) + step, UInt64(UInt32.max))) { calls += 1 }
+        #expect(calls >= 4095, "\(calls) calls to saturate")
+        #expect(state.counter == UInt32.max)
         #expect(state.trigger(minimum: 0) == .failure(.EOVERFLOW))
         #expect(state.bump() == nil, "saturated: no wrap")
         #expect(state.counter == UInt32.max)

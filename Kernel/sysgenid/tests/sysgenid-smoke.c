@@ -535,6 +535,9 @@ static void test_trigger_min(int fd)
 	       "TRIGGER(counter+1) adds one (%u -> %u)", g, current_gen());
 	g = current_gen();
 	EXPECT_ERR(trigger(fd, 1UL << 32), EINVAL, "TRIGGER(2^32) (module choice)");
+	EXPECT_ERR(trigger(fd, (unsigned long)g + SYSGENID_TRIGGER_MAX_STEP + 1), EINVAL,
+		   "TRIGGER(counter + 2^20 + 1): one call may not jump that far");
+	EXPECT_ERR(trigger(fd, 0xffffffffUL), EINVAL, "TRIGGER(2^32-1): one call may not saturate");
 	EXPECT(current_gen() == g, "a rejected TRIGGER leaves the counter alone");
 	EXPECT(sysfs_generation() == g, "sysfs agrees (%ld)", sysfs_generation());
 	EXPECT(ack(fd) == 0, "ack");

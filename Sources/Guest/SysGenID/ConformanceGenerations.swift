@@ -71,6 +71,9 @@ extension ConformanceSuite {
         expect(ok(main.trigger(minimum: UInt64(g) + 1)) && current == g + 1, "TRIGGER(counter+1) adds one", "\(g) -> \(current)")
         g = current
         expectError(main.trigger(minimum: 1 << 32), .EINVAL, "TRIGGER(2^32) (module choice)")
+        expectError(main.trigger(minimum: UInt64(g) + SysGenIDIoctl.triggerMaximumStep + 1), .EINVAL,
+                    "TRIGGER(counter + 2^20 + 1): one call may not jump that far")
+        expectError(main.trigger(minimum: UInt64(UInt32.max)), .EINVAL, "TRIGGER(2^32-1): one call may not saturate")
         expect(current == g, "a rejected TRIGGER leaves the counter alone")
         if kind == .device { expect(sysfsGeneration() == Int64(g), "sysfs agrees") }
         expect(ack(main), "ack")

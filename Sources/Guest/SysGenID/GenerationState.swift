@@ -109,11 +109,13 @@ public struct GenerationState: Sendable, Equatable {
 
     /// `SYSGENID_TRIGGER_GEN_UPDATE` (privilege checked by the caller):
     /// counter = max(minimum, counter + 1). A minimum above 2^32-1 is
-    /// EINVAL; at 2^32-1 the counter saturates and TRIGGER is EOVERFLOW
-    /// (the kernel module's choices).
+    /// EINVAL; at 2^32-1 the counter saturates and TRIGGER is EOVERFLOW;
+    /// a minimum more than `SysGenIDIoctl.triggerMaximumStep` above the
+    /// counter is EINVAL (the kernel module's choices, in its order).
     public mutating func trigger(minimum: UInt64) -> Result<UInt32, Errno> {
         guard minimum <= UInt64(UInt32.max) else { return .failure(.EINVAL) }
         guard counter < UInt32.max else { return .failure(.EOVERFLOW) }
+        guard minimum <= UInt64(counter) + SysGenIDIoctl.triggerMaximumStep else { return .failure(.EINVAL) }
         let next = max(UInt32(minimum), counter + 1)
         setCounter(next)
         return .success(next)
@@ -171,6 +173,14 @@ public enum SysGenIDIoctl {
     public static let setWatcherTracking: UInt64 = 0xE401
     public static let waitWatchers: UInt64 = 0xE402
     public static let triggerGenUpdate: UInt64 = 0xE403
+    /// How far above the counter a TRIGGER minimum may be
+    /// (`SYSGENID_TRIGGER_MAX_STEP`). The minimum lets a restorer put the
+    /// counter past every value a workload may have seen elsewhere; the
+    /// counter moves once per state load, so 2^20 exceeds any real history,
+    /// while one call (a mistake, or a caller fooled into it) can no longer
+    /// saturate the counter, which would end generation changes until reboot:
+    /// that now takes 4096 privileged calls, each logged.
+    public static let triggerMaximumStep: UInt64 = 1 << 20
 
     /// `_IO(type, number)` (no direction, no size).
     public static func io(_ type: UInt64, _ number: UInt64) -> UInt64 { type << 8 | number }

@@ -161,7 +161,13 @@ public final class SocketTransport: SysGenIDTransport, @unchecked Sendable {
     /// failure's errno. One request at a time per connection.
     public func exchange(_ request: ProviderRequest) -> Result<ProviderReply, Errno> {
         lock.locked {
-            if let error = sendLine(request.line) { return .failure(error) }
+            if let error = sendLine(request.line) {
+                // A provider that refuses a connection (too many from one
+                // uid) says why in one line and closes it: that line is the answer.
+                if error == .EPIPE, case .success(let line) = readLine(),
+                   case .error(let refusal, _)? = try? ProviderReply(line: line) { return .failure(refusal) }
+                return .failure(error)
+            }
             while true {
                 switch readLine() {
                 case .failure(let error): return .failure(error)

@@ -44,7 +44,7 @@ struct PRNGExample {
         var seededAt = sysgenid?.current
         while true {
             // A request: a writer opens, writes anything, closes.
-            let input = open(request, O_RDONLY)
+            let input = open(request, O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { failErrno("open \(request)") }
             var buffer = [UInt8](repeating: 0, count: 256)
             while read(input, &buffer, buffer.count) > 0 {}
@@ -54,7 +54,7 @@ struct PRNGExample {
                 generator = Generator(state: kernelSeed())
                 seededAt = sysgenid.current
             }
-            let output = open(reply, O_WRONLY)
+            let output = open(reply, O_WRONLY | O_CLOEXEC)
             guard output >= 0 else { failErrno("open \(reply)") }
             _ = (String(generator.next(), radix: 16) + "\n").withCString { write(output, $0, strlen($0)) }
             close(output)
@@ -63,7 +63,7 @@ struct PRNGExample {
 
     private func kernelSeed() -> UInt64 {
         var seed: UInt64 = 0
-        let random = open("/dev/urandom", O_RDONLY)
+        let random = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
         guard random >= 0, read(random, &seed, MemoryLayout<UInt64>.size) == MemoryLayout<UInt64>.size else {
             failErrno("/dev/urandom")
         }

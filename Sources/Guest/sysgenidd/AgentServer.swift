@@ -113,8 +113,8 @@ final class AgentServer: @unchecked Sendable {
             let fresh = request.arguments.count == 2
             PosixThread.detach { [self] in answer(request, context.conformance(kind: kind, fresh: fresh)) }
         case .system:
-            guard request.arguments.allSatisfy(AgentSystemField.isUnitName) else {
-                answer(request, .error("usage: system [unit ...] (unit names ending in .service, .target, …)"))
+            if let error = AgentSystemField.argumentsError(request.arguments) {
+                answer(request, .error(error))
                 return
             }
             PosixThread.detach { [self] in answer(request, .ok(SystemView.fields(units: request.arguments))) }

@@ -35,14 +35,27 @@ final class GenerationHooks: @unchecked Sendable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    /// The hooks that would run now, in order.
+    /// The hooks that would run now, in order. A directory or a hook that
+    /// root alone does not control (`HookTrust`) is left out, with one line
+    /// on standard error saying why.
     func hooks() -> [String] {
+        if let problem = HookTrust.problem(directory) {
+            log("generation hooks: none run: \(directory): \(problem) (the directory must be root's, writable only by root)")
+            return []
+        }
         guard let names = try? directoryEntries(directory) else { return [] }
         return names.filter(GenerationHooks.isHookName).sorted { Array($0.utf8).lexicographicallyPrecedes($1.utf8) }
             .map { "\(directory)/\($0)" }
             .filter { path in
                 var info = stat()
-                return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+                guard stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0 else {
+                    return false
+                }
+                if let problem = HookTrust.problem(path) {
+                    log("generation hooks: not running \(path): \(problem) (a hook must be root's, writable only by root)")
+                    return false
+                }
+                return true
             }
     }
 

@@ -136,8 +136,10 @@ final class GuestContext: @unchecked Sendable {
 /// posix_spawn with stdout (and stderr) into a pipe; the exit status and
 /// the output, killing the child after `timeoutSeconds`.
 func runCapturingOutput(_ arguments: [String], timeoutSeconds: Int) -> (Int32, String)? {
-    var fds: [Int32] = [-1, -1]
-    guard pipe(&fds) == 0 else { return nil }
+    // Close-on-exec: only the dup2 onto 1 and 2 reaches this child, and
+    // nothing reaches a hook spawned by another thread meanwhile.
+    guard let pipe = closeOnExecPipe() else { return nil }
+    let fds = [pipe.read, pipe.write]
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

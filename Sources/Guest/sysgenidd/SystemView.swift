@@ -24,7 +24,8 @@ enum SystemView {
                 let names = output.split(separator: "\n").compactMap { $0.split(separator: " ").first }
                 fields.append(AgentField(AgentSystemField.failedUnits, names.joined(separator: ",")))
             }
-            if !units.isEmpty, let (_, output) = runCapturingOutput([systemctl, "is-active"] + units, timeoutSeconds: 10) {
+            if !units.isEmpty, let (_, output) = runCapturingOutput([systemctl] + AgentSystemField.isActiveArguments(units),
+                                                                 timeoutSeconds: 10) {
                 let states = output.split(separator: "\n").map(String.init)
                 for (unit, state) in zip(units, states) { fields.append(AgentField(AgentSystemField.unit(unit), state)) }
             }

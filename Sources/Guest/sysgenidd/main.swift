@@ -9,6 +9,7 @@ import SysGenID
 
 let usage = """
     usage: sysgenidd [--provider | --no-provider] [--socket PATH] [--page PATH]
+                     [--connections-per-uid N]
                      [--hooks DIR | --no-hooks] [--hook-timeout SECONDS]
                      [--agent-port NAME ... | --no-agent]
 
@@ -18,10 +19,15 @@ let usage = """
       --no-provider  never run it
       --socket PATH  its socket (default \(SysGenIDProvider.defaultSocketPath))
       --page PATH    its page file (default \(SysGenIDProvider.defaultPagePath))
+      --connections-per-uid N
+                     connections one uid other than root may hold at once
+                     (default \(Provider.defaultConnectionsPerUID)); more are refused with EMFILE
     The provider bumps its counter when the VMGENID value changes (woken by
     the kernel's "virtual machine fork" log line, and compared every
-    \(HardwareWatcher.periodSeconds) s) and on TRIGGER by a client with
-    CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN. Documentation/sysgenid-provider.md.
+    \(HardwareWatcher.periodSeconds) s) and on TRIGGER by a client that was root when
+    it connected, with CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN. A TRIGGER
+    minimum more than 2^20 above the counter is refused (EINVAL).
+    Documentation/sysgenid-provider.md.
 
     Generation hooks: at each new generation the executables in DIR run one
     after the other in name order (names of letters, digits, _ and - only),
@@ -53,6 +59,7 @@ var socketPath = SysGenIDProvider.defaultSocketPath
 var pagePath = SysGenIDProvider.defaultPagePath
 var hooksDirectory: String? = GenerationHooks.defaultDirectory
 var hookTimeoutSeconds = GenerationHooks.defaultTimeoutSeconds
+var connectionsPerUID = Provider.defaultConnectionsPerUID
 
 var arguments = CommandLine.arguments.dropFirst()
 @MainActor func value(for option: String) -> String {
@@ -81,6 +88,13 @@ while let argument = arguments.popFirst() {
             exit(64)
         }
         hookTimeoutSeconds = seconds
+    case "--connections-per-uid":
+        let text = value(for: argument)
+        guard let count = Int(text), count > 0 else {
+            log("--connections-per-uid needs a whole number > 0, not '\(text)'\n\n" + usage)
+            exit(64)
+        }
+        connectionsPerUID = count
     case "-h", "--help":
         print(usage, terminator: "")
         exit(0)
@@ -91,6 +105,7 @@ while let argument = arguments.popFirst() {
 }
 
 signal(SIGPIPE, SIG_IGN)
+markInheritedDescriptorsCloseOnExec()
 let runProvider: Bool
 switch providerMode {
 case .on: runProvider = true
@@ -100,7 +115,7 @@ case .automatic: runProvider = access(SysGenIDProvider.defaultDevicePath, F_OK) 
 
 var provider: Provider?
 if runProvider {
-    let candidate = Provider(socketPath: socketPath, pagePath: pagePath)
+    let candidate = Provider(socketPath: socketPath, pagePath: pagePath, connectionsPerUID: connectionsPerUID)
     do {
         try candidate.start()
         provider = candidate

@@ -75,12 +75,37 @@ public enum AgentSystemField {
         "unit_" + String(name.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "_" })
     }
 
-    /// Unit names the verb accepts: systemd's characters, a known suffix.
-    public static func isUnitName(_ name: String) -> Bool {
-        let suffixes = [".service", ".target", ".socket", ".mount", ".path", ".timer", ".device"]
-        return name.count <= 255 && suffixes.contains { name.hasSuffix($0) }
-            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "@._:-\\".contains($0)) }
+    static let unitSuffixes = [".service", ".target", ".socket", ".mount", ".path", ".timer", ".device"]
+
+    /// Unit names the verb accepts: systemd's characters, a known suffix,
+    /// no leading `-` (systemctl would take it for an option).
+    public static func isUnitName(_ name: String) -> Bool { unitNameProblem(name) == nil }
+
+    /// Why `name` is not a unit name the verb accepts, in words; nil if it is.
+    public static func unitNameProblem(_ name: String) -> String? {
+        if name.hasPrefix("-") { return "starts with '-' (systemctl would read it as an option)" }
+        if name.count > 255 { return "is longer than 255 characters" }
+        if !unitSuffixes.contains(where: { name.hasSuffix($0) }) {
+            return "does not end in " + unitSuffixes.joined(separator: ", ")
+        }
+        if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "@._:-\\".contains($0)) }) {
+            return "has characters other than letters, digits and @._:-\\"
+        }
+        return nil
     }
+
+    /// The verb's error for `units`, naming the first name refused and why;
+    /// nil when all are unit names.
+    public static func argumentsError(_ units: [String]) -> String? {
+        for unit in units {
+            if let problem = unitNameProblem(unit) { return "usage: system [unit ...]: '\(unit)' \(problem)" }
+        }
+        return nil
+    }
+
+    /// systemctl's arguments for the units' states: `--` ends its options,
+    /// so no name is ever read as one.
+    public static func isActiveArguments(_ units: [String]) -> [String] { ["is-active", "--"] + units }
 }
 
 /// Keys of the `status` response.

@@ -24,6 +24,11 @@
 #define SYSGENID_WAIT_WATCHERS		_IO(SYSGENID_IOCTL, 2)
 /* Raise the counter to max(arg, counter + 1); needs CAP_CHECKPOINT_RESTORE. */
 #define SYSGENID_TRIGGER_GEN_UPDATE	_IO(SYSGENID_IOCTL, 3)
+/*
+ * TRIGGER fails EINVAL when arg is more than this above the counter: one
+ * call cannot saturate it (a saturated counter stays put until reboot).
+ */
+#define SYSGENID_TRIGGER_MAX_STEP	(1U << 20)
 
 /*
  * The same request numbers as enum constants: Swift does not import
