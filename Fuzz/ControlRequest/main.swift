@@ -9,7 +9,8 @@
 //   - decoding and `checked()` never trap: a request is either refused with
 //     an error, or checked;
 //   - a checked request's values are what the handler may use without
-//     further checks: names non-empty, bounded, free of control characters;
+//     further checks: names non-empty, bounded, free of control and format
+//     characters;
 //     a history page of 0...1000 records before a positive id; a wait of
 //     more than 0 s and at most an hour, which the handler adds to "now";
 //   - every text genidd would log or print of it comes out of PrintableText
@@ -67,7 +68,7 @@ private func requireName(_ name: String) {
 
 private func requirePrintable(_ text: String) {
     let shown = PrintableText.escaped(text)
-    guard !shown.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+    guard !shown.unicodeScalars.contains(where: PrintableText.isUnsafe) else {
         fail("a control character survived PrintableText: \(shown.debugDescription)")
     }
 }

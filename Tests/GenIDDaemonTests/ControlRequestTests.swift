@@ -51,7 +51,8 @@ import Testing
         (#"{"command":"rotate"}"#, "'rotate' needs 'domain'"),
         (#"{"command":"rotate","domain":""}"#, "'domain' is empty"),
         (#"{"command":"revert","domain":"d"}"#, "'revert' needs 'snapshot'"),
-        (#"{"command":"status","domain":"a\u001b[2Jb"}"#, "'domain' contains control characters"),
+        (#"{"command":"status","domain":"a\u001b[2Jb"}"#, "'domain' contains control or format characters"),
+        (#"{"command":"status","domain":"web\u202etxt.exe"}"#, "'domain' contains control or format characters"),
         (#"{"command":"notify","domain":"d"}"#, "'notify' needs 'event'"),
         (#"{"command":"status","timeoutSeconds":5}"#, "'status' takes no 'timeoutSeconds'"),
         (#"{"command":"rotate","domain":"d","snapshot":"s"}"#, "'rotate' takes no 'snapshot'"),
@@ -116,6 +117,18 @@ import Testing
         #expect(limits.current == 0)
     }
 
+    /// Readers from many uids cannot take the last places: root and the
+    /// operators still get in.
+    @Test func theLastPlacesAreKeptForOperators() throws {
+        let limits = ConnectionLimits(total: 4, perUser: 1, reserved: 2)
+        let readers = [try limits.admit(uid: 1000, privileged: false).get(),
+                       try limits.admit(uid: 1001, privileged: false).get()]
+        #expect(throws: ConnectionLimits.Refusal.self) { try limits.admit(uid: 1002, privileged: false).get() }
+        let operators = [try limits.admit(uid: 0).get(), try limits.admit(uid: 1003, privileged: true).get()]
+        #expect(throws: ConnectionLimits.Refusal.self) { try limits.admit(uid: 0).get() }
+        #expect(readers.count + operators.count == limits.current)
+    }
+
     @Test func backoffGrowsToASecondAndEndsAnEpisodeOnce() {
         var backoff = AcceptBackoff()
         var pauses: [Duration] = []
@@ -149,5 +162,6 @@ import Testing
         #expect(PrintableText.escaped("\u{1B}[2J\u{7F}\u{9B}") == "\\u{1B}[2J\\u{7F}\\u{9B}")
         #expect(PrintableText.escaped("C:\\x\n") == "C:\\\\x\\n")
         #expect(PrintableText.escaped("Zürich ✓") == "Zürich ✓")
+        #expect(PrintableText.escaped("a\u{202E}b\u{2028}c") == "a\\u{202E}b\\u{2028}c")
     }
 }

@@ -138,7 +138,14 @@ extension LabIntegration {
             }
             #expect(answered, "the control socket does not answer: \(genidd.log(lines: 20))")
             #expect(genidd.isRunning)
-            let (status, text) = try loopbackGET(port: port, path: "/metrics")
+            // The endpoint notices the closed connections as they close:
+            // ask until it has a place again.
+            var scrape: (status: Int, body: String)?
+            for _ in 0..<150 where scrape == nil {
+                scrape = try? loopbackGET(port: port, path: "/metrics")
+                if scrape == nil { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            let (status, text) = try #require(scrape, "the metrics endpoint does not answer")
             #expect(status == 200)
             #expect(text.contains(#"genid_control_refused_total{reason="too-many"}"#), "\(text)")
             #expect(text.contains("genid_metrics_refused_total"), "\(text)")

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VMGenID
+@testable import VMGenID
 
 /// QEMU 7.2's `info mtree -f` of running machines (SeaBIOS done), captured
 /// in Tests/QEMUMemoryMaps; each machine is named by its command line there.
@@ -67,6 +67,25 @@ enum CapturedMemoryMap {
         let text = try CapturedMemoryMap.text("pc-3584m")
         #expect(try QEMUMemoryMap(flatView: text.replacingOccurrences(of: "\n", with: "\r\n"))
                 == QEMUMemoryMap(flatView: text))
+    }
+
+    /// Under KVM, QEMU's flat view names the accelerator after every range
+    /// KVM holds a memory slot for (`mtree_print_flatview`: " %s" of the
+    /// accelerator's name, once per address space that has the range).
+    /// No machine here has KVM, so the text is the TCG capture with that
+    /// suffix added as QEMU adds it.
+    @Test func theAcceleratorsNameAfterARangeIsNotPartOfIt() throws {
+        let text = try CapturedMemoryMap.text("pc-3584m")
+        let underKVM = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.contains("(prio ") && (line.contains(", ram)") || line.contains(", rom)")) ? line + " KVM" : line
+        }.joined(separator: "\n")
+        #expect(underKVM != text)
+        #expect(try QEMUMemoryMap(flatView: underKVM) == QEMUMemoryMap(flatView: text))
+        let twice = QEMUMemoryMap.range(parsing: "0000000000100000-00000000bfffffff (prio 0, ram): pc.ram @0000000000100000 KVM KVM")
+        #expect(twice?.name == "pc.ram" && twice?.offsetInRegion == 0x10_0000)
+        // A name that merely ends in capitals is still the name.
+        #expect(QEMUMemoryMap.range(parsing: "00000000fe000000-00000000fe003fff (prio 1, i/o): virtio-pci-common BAR")?.name
+                == "virtio-pci-common BAR")
     }
 
     /// Host addresses as `gpa2hva` would give them: each block at its own

@@ -79,15 +79,15 @@ extension ControlRequest {
     }
 
     /// A name the command needs: non-empty, at most `maximumNameBytes`, no
-    /// control characters (they would reach logs and terminals).
+    /// control or format characters (they would reach logs and terminals).
     private func name(_ value: String?, _ key: String) throws(ControlRequestError) -> String {
         guard let value else { throw ControlRequestError("'\(command.rawValue)' needs '\(key)'") }
         guard !value.isEmpty else { throw ControlRequestError("'\(key)' is empty") }
         guard value.utf8.count <= ControlLimits.maximumNameBytes else {
             throw ControlRequestError("'\(key)' is longer than \(ControlLimits.maximumNameBytes) bytes")
         }
-        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw ControlRequestError("'\(key)' contains control characters")
+        guard !value.unicodeScalars.contains(where: PrintableText.isUnsafe) else {
+            throw ControlRequestError("'\(key)' contains control or format characters")
         }
         return value
     }

@@ -22,7 +22,8 @@ struct ActionExecutor: Sendable {
     let store: any GenerationStore
     let metrics: DaemonMetrics
     let logger: Logger
-    var auditThrottle = AuditThrottle()
+    /// Shared with `DomainGuard`, whose failure rows a guest can cause too.
+    var auditThrottle = Throttle()
 
     func execute(_ action: PolicyAction, event: PolicyEvent, on domain: DomainObservation,
                  effects: any DomainEffects) async throws -> ActionOutcome {
@@ -107,9 +108,9 @@ struct ActionExecutor: Sendable {
     /// An audit row that a guest can cause at will (by resetting itself),
     /// at most once a minute per domain and kind.
     private func auditThrottled(_ domain: DomainObservation, kind: String, message: String) async {
-        guard let skipped = auditThrottle.admit(domain: domain.name, kind: kind) else { return }
-        let suffix = skipped > 0 ? " (\(skipped) more like it in the minute before were not recorded)" : ""
-        try? await store.audit(domain.identity, kind: kind, message: message + suffix)
+        guard let skipped = auditThrottle.admit("\(domain.name)/\(kind)") else { return }
+        try? await store.audit(domain.identity, kind: kind,
+                               message: message + Throttle.leftOut(skipped, interval: auditThrottle.interval))
     }
 
     /// A fresh value into the persistent definition: ledger first, then libvirt.

@@ -4,22 +4,28 @@ import Glibc
 import Synchronization
 
 /// How many connections one server holds at once, in all and per uid, so
-/// that no local user can take every descriptor or thread genidd has.
+/// that no local user can take every descriptor or thread genidd has; and
+/// the last `reserved` places only for privileged peers, so that readers
+/// from many uids (a user namespace's subuids keep their groups) cannot
+/// lock root and the operators out.
 final class ConnectionLimits: Sendable {
     let total: Int
     let perUser: Int
+    let reserved: Int
     private let open = Mutex<(total: Int, byUser: [UInt32: Int])>((0, [:]))
 
-    init(total: Int, perUser: Int) {
+    init(total: Int, perUser: Int, reserved: Int = 0) {
         self.total = total
         self.perUser = perUser
+        self.reserved = min(reserved, total)
     }
 
     /// Takes a place for `uid` (root counts only against the total), or
     /// says why there is none.
-    func admit(uid: UInt32) -> Result<Admission, Refusal> {
+    func admit(uid: UInt32, privileged: Bool = true) -> Result<Admission, Refusal> {
         open.withLock { open in
             guard open.total < total else { return .failure(.full(total)) }
+            guard privileged || open.total < total - reserved else { return .failure(.full(total - reserved)) }
             let own = open.byUser[uid, default: 0]
             guard uid == 0 || own < perUser else { return .failure(.userFull(uid, perUser)) }
             open.total += 1

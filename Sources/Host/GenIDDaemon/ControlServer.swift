@@ -22,11 +22,13 @@ final class ControlServer: Service, Sendable {
     let metrics: DaemonMetrics
     let logger: Logger
     let connections: ConnectionLimits
+    private let refusalLog = Throttle()
     private let stopping = Atomic<Bool>(false)
 
     init(configuration: DaemonConfiguration, budget: DescriptorBudget, handler: ControlHandler,
          metrics: DaemonMetrics, logger: Logger) throws(DaemonError) {
-        connections = ConnectionLimits(total: budget.controlConnections, perUser: budget.controlConnectionsPerUser)
+        connections = ConnectionLimits(total: budget.controlConnections, perUser: budget.controlConnectionsPerUser,
+                                       reserved: budget.controlConnectionsPerUser)
         path = configuration.controlSocket
         access = ControlAccess(controlGroupID: try Self.groupID(configuration.controlGroup, key: "controlGroup"),
                                readOnlyGroupID: try Self.groupID(configuration.readOnlyGroup, key: "readOnlyGroup"))
@@ -135,7 +137,7 @@ final class ControlServer: Service, Sendable {
             return
         }
         let admission: ConnectionLimits.Admission
-        switch connections.admit(uid: peer.uid) {
+        switch connections.admit(uid: peer.uid, privileged: role == .operator) {
         case .success(let place): admission = place
         case .failure(let refusal):
             refuse(connection, reason: "too-many", uid: peer.uid, pid: peer.pid, message: "\(refusal)")
@@ -156,19 +158,39 @@ final class ControlServer: Service, Sendable {
                 admission.release()
                 return
             }
-            Task {
-                connection.reply(await handler.handle(request, peer: peer))
-                admission.release()
-            }
+            // The reply may block (up to its deadline) on a peer that does
+            // not read: here, on this connection's thread, never on the
+            // cooperative pool that serves libvirt's events.
+            connection.reply(Self.waitingFor { await handler.handle(request, peer: peer) })
+            admission.release()
         }
         reader.name = "genidd-control-connection"
         reader.start()
     }
 
+    /// Counts every refusal; logs one a minute per uid and reason (with
+    /// the socket open to all, any local user could flood the journal).
     private func refuse(_ connection: ControlConnection, reason: String, uid: UInt32?, pid: Int32?, message: String) {
         metrics.controlRefused(reason: reason)
-        logger.warning("control connection refused", metadata: [
-            "reason": "\(reason)", "uid": "\(uid ?? UInt32.max)", "pid": "\(pid ?? -1)"])
+        let who = uid ?? UInt32.max
+        if let skipped = refusalLog.admit("\(who)/\(reason)") {
+            logger.warning("control connection refused", metadata: [
+                "reason": "\(reason)", "uid": "\(who)", "pid": "\(pid ?? -1)",
+                "left_out": "\(skipped)"])
+        }
         connection.reply(.failure(message))
+    }
+
+    /// Runs `work` and waits for it on this (non-cooperative) thread.
+    private static func waitingFor(_ work: @escaping @Sendable () async -> ControlResponse) -> ControlResponse {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<ControlResponse?>(nil)
+        Task {
+            let response = await work()
+            result.withLock { $0 = response }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 } ?? .failure("no response")
     }
 }

@@ -152,9 +152,14 @@ actor DomainGuard {
         } catch {
             notes[name, default: Note()].lastError = "\(event): \(error)"
             metrics.failure("policy")
-            logger.error("action failed", metadata: ["domain": "\(name)", "event": "\(event)", "error": "\(error)"])
+            // A guest that resets in a loop repeats the same failure: one
+            // log line and audit row a minute per domain and event.
+            guard let skipped = executor.auditThrottle.admit("\(name)/failure/\(event)") else { return }
+            let leftOut = Throttle.leftOut(skipped, interval: executor.auditThrottle.interval)
+            logger.error("action failed", metadata: ["domain": "\(name)", "event": "\(event)",
+                                                     "error": "\(error)\(leftOut)"])
             try? await store.audit(VMIdentity(name: name, uuid: domain.uuidString), kind: "genidd-failure",
-                                   message: "\(event): \(error)")
+                                   message: "\(event): \(error)\(leftOut)")
         }
     }
 

@@ -41,27 +41,35 @@ enum DomainMemory {
     }
 
     /// The shared memfds, mapped. Used by the checks after libvirt's events
-    /// and by the reset repair.
-    static func open(domain: Domain) async throws -> any GuestMemory {
+    /// and by the reset repair. `refresh`: ask QEMU's map anew.
+    static func open(domain: Domain, refresh: Bool = false) async throws -> any GuestMemory {
         let pid = try qemuPID(domain: domain.name)
         guard let memory = try await sharedMemory(pid: pid, monitor: LibvirtMonitor(domain: domain),
-                                                  domain: domain.name, refresh: false) else {
+                                                  domain: domain.name, refresh: refresh) else {
             throw notShared(domain: domain.name)
         }
         return memory
     }
 
+    /// How often a failed walk may ask QEMU's map anew, per QEMU process.
+    private static let remaps = Throttle(interval: .seconds(10))
+
     /// Guest RAM for a rotation: the shared memfds, or else QEMU's
     /// /proc/PID/mem; QEMU's map is asked anew either way.
     static func openForRotation(domain: Domain, monitor: any QEMUMonitor) async throws -> any GuestMemory {
         let pid = try qemuPID(domain: domain.name)
-        if let memory = try await sharedMemory(pid: pid, monitor: monitor, domain: domain.name, refresh: true) {
-            return memory
+        var shared = "not shared"
+        do {
+            if let memory = try await sharedMemory(pid: pid, monitor: monitor, domain: domain.name, refresh: true) {
+                return memory
+            }
+        } catch {
+            shared = "\(error)"  // e.g. an unsealed memfd: /proc/PID/mem reaches it without a mapping
         }
         do {
             return try await GuestMemorySource.qemuProcess(pid: pid).open(using: monitor)
         } catch {
-            throw DaemonError.guestMemory(domain: domain.name, reason: "not shared, and /proc/\(pid)/mem failed: \(error)")
+            throw DaemonError.guestMemory(domain: domain.name, reason: "\(shared), and /proc/\(pid)/mem failed: \(error)")
         }
     }
 
@@ -137,28 +145,51 @@ enum DomainMemory {
         }
     }
 
-    /// Maps each part's memfd, found among QEMU's memfds by its device and inode.
+    /// Maps each part's memfd, found among QEMU's memfds by its device and
+    /// inode. What is mapped is checked on the descriptor genidd opened, not
+    /// on the path: QEMU owns its descriptor table and could put another
+    /// file (one it may only read) under the same number between a look and
+    /// the open. And it must be a memfd sealed against shrinking (QEMU's
+    /// memfd backends are, `seal=on` by default): a file shrunk under the
+    /// mapping would kill genidd with SIGBUS at its next read.
     private static func mapped(_ parts: [MemfdPart], memfds: [String], domain: String) throws -> any GuestMemory {
         let memories: [any GuestMemory] = try parts.map { part in
-            let path = memfds.first { path in
-                var info = stat()
-                guard stat(path, &info) == 0 else { return false }
-                let device = UInt64(info.st_dev)
-                // glibc's dev_t encoding (gnu_dev_major, gnu_dev_minor).
-                let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~UInt64(0xfff))
-                let minor = (device & 0xff) | ((device >> 12) & ~UInt64(0xff))
-                return UInt64(info.st_ino) == part.inode && major == part.deviceMajor && minor == part.deviceMinor
+            for path in memfds {
+                let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                defer { close(fd) }
+                guard isMemfd(fd, of: part) else { continue }
+                guard isSealedAgainstShrinking(fd) else {
+                    throw DaemonError.guestMemory(domain: domain, reason: "its memfd (inode \(part.inode)) is not "
+                        + "sealed against shrinking: genidd does not map it")
+                }
+                do {
+                    return try MappedRAMFile(descriptor: fd, path: path, layout: part.layout)
+                } catch {
+                    throw DaemonError.guestMemory(domain: domain, reason: "\(error)")
+                }
             }
-            guard let path else {
-                throw DaemonError.guestMemory(domain: domain, reason: "QEMU holds no open memfd with inode \(part.inode)")
-            }
-            do {
-                return try MappedRAMFile(path: path, layout: part.layout)
-            } catch {
-                throw DaemonError.guestMemory(domain: domain, reason: "\(error)")
-            }
+            throw DaemonError.guestMemory(domain: domain, reason: "QEMU holds no open memfd with inode \(part.inode)")
         }
         return memories.count == 1 ? memories[0] : CombinedGuestMemory(memories)
+    }
+
+    /// The open file is the part's memfd: its device and inode, from the descriptor.
+    private static func isMemfd(_ fd: Int32, of part: MemfdPart) -> Bool {
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        let device = UInt64(info.st_dev)
+        // glibc's dev_t encoding (gnu_dev_major, gnu_dev_minor).
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~UInt64(0xfff))
+        let minor = (device & 0xff) | ((device >> 12) & ~UInt64(0xff))
+        return UInt64(info.st_ino) == part.inode && major == part.deviceMajor && minor == part.deviceMinor
+    }
+
+    /// F_GET_SEALS answers only for memfds (and shmem); F_SEAL_SHRINK.
+    private static func isSealedAgainstShrinking(_ fd: Int32) -> Bool {
+        let getSeals: Int32 = 1024 + 10, sealShrink: Int32 = 0x0002  // linux/fcntl.h
+        let seals = fcntl(fd, getSeals)
+        return seals >= 0 && seals & sealShrink != 0
     }
 
     private static func notShared(domain: String) -> DaemonError {
@@ -177,13 +208,26 @@ enum DomainMemory {
     }
 
     /// The value the guest sees: the 16 bytes its ACPI tables point at.
+    /// A map kept from before the guest ran may be out of date (a domain
+    /// started paused: the BIOS area was still ROM, and the RSDP is not in
+    /// it): when the walk fails, QEMU's map is asked anew, at most every
+    /// 10 s per QEMU process.
     static func guestValue(domain: Domain) async throws -> GenerationID {
-        let memory = try await open(domain: domain)
+        let pid = try qemuPID(domain: domain.name)
+        do {
+            return try value(in: try await open(domain: domain), domain: domain.name)
+        } catch {
+            guard remaps.admit("\(pid)") != nil else { throw error }
+            return try value(in: try await open(domain: domain, refresh: true), domain: domain.name)
+        }
+    }
+
+    private static func value(in memory: any GuestMemory, domain: String) throws -> GenerationID {
         do {
             let slot = try ACPIWalk.locateVMGenID(in: memory).slot
             return try memory.readValue(at: slot)
         } catch {
-            throw DaemonError.guestMemory(domain: domain.name, reason: "\(error)")
+            throw DaemonError.guestMemory(domain: domain, reason: "\(error)")
         }
     }
 }

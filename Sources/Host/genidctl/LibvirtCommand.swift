@@ -58,8 +58,10 @@ struct LibvirtCommand: ParsableCommand {
                 """)
 
         func run() throws {
+            // The definition goes back to libvirt as it is: not text for a
+            // person, so not escaped.
             if let changed = try DomainXML.carryingGenerationToQEMU(in: try readDefinition()) {
-                printLine(changed)
+                print(changed)
             }
         }
     }
@@ -83,8 +85,9 @@ struct LibvirtCommand: ParsableCommand {
                 """)
 
         func run() throws {
+            // As for migrate-xml: libvirt's input, unescaped.
             if let changed = try DomainXML.droppingQEMUDeviceValue(in: try readDefinition()) {
-                printLine(changed)
+                print(changed)
             }
         }
     }

@@ -17,10 +17,16 @@ public final class MappedRAMFile: GuestMemory, @unchecked Sendable {
 
     /// Maps the whole file. `layout` says which guest-physical ranges live
     /// where in it (from QEMU's memory map: `QEMUMemoryMap.fileLayout`).
-    public init(path: String, layout: GuestRAMLayout) throws(VMGenIDError) {
+    public convenience init(path: String, layout: GuestRAMLayout) throws(VMGenIDError) {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .system(call: "open", path: path, errno: errno, message: errorText()) }
         defer { close(fd) }
+        try self.init(descriptor: fd, path: path, layout: layout)
+    }
+
+    /// Maps the whole file open at `fd` (left open: the caller closes it;
+    /// the mapping outlives it), for a caller that checked what it opened.
+    public init(descriptor fd: Int32, path: String, layout: GuestRAMLayout) throws(VMGenIDError) {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw .system(call: "fstat", path: path, errno: errno, message: errorText()) }
         let size = Int(info.st_size)

@@ -90,6 +90,12 @@ public struct QEMUMemoryMap: Sendable, Equatable {
         let afterClose = rest[rest.index(after: close)...]
         guard afterClose.hasPrefix(": ") else { return nil }
         var name = afterClose.dropFirst(2)
+        // Under an accelerator that holds memory slots (KVM), QEMU names it
+        // after every range it holds, once per address space: "… @… KVM".
+        while let space = name.lastIndex(of: " "),
+              acceleratorNames.contains(String(name[name.index(after: space)...])) {
+            name = name[..<space]
+        }
         var offset: UInt64 = 0
         // " @" and exactly 16 hex digits at the end: the offset in the region.
         if name.count > 18, name.dropLast(16).hasSuffix(" @"), let parsed = hex(name.suffix(16)) {
@@ -102,6 +108,9 @@ public struct QEMUMemoryMap: Sendable, Equatable {
         return Range(start: start, length: end - start + 1, type: String(attributes[1]), name: String(name),
                      offsetInRegion: offset)
     }
+
+    /// What QEMU prints after a range an accelerator holds (its `AccelClass` name).
+    static let acceleratorNames: Set<String> = ["KVM", "HVF", "WHPX", "NVMM"]
 
     /// 1 to 16 hex digits, nothing else.
     public static func hex(_ text: Substring) -> UInt64? {
