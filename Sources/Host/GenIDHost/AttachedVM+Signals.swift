@@ -18,13 +18,12 @@ extension AttachedVM {
                     + "(give --pid)",
             ])
         }
-        // The page alone, its two ends translated and checked like any RAM range.
-        let pageMap = QEMUMemoryMap(ranges: [.init(start: page, length: 4096, type: "ram", name: "vmclock_page",
-                                                   offsetInRegion: 0)])
-        let devicePages = ProcessMemory(pid: qemuPID,
-                                        layout: try await QEMUGuestRAM.processLayout(of: pageMap, monitor: monitor))
+        let hostAddress = try await GuestMemorySource.hostAddress(of: page, qmp: monitor)
+        let devicePages = ProcessMemory(pid: qemuPID, layout: GuestRAMLayout(regions: [
+            .init(guestPhysicalStart: page, length: 4096, backingOffset: hostAddress),
+        ]))
         return AttachedVM(identity: identity, monitor: monitor,
-                          memory: CombinedGuestMemory([memory, devicePages]),
+                          memory: GuestMemoryWithDevicePages(ram: memory, devicePages: devicePages),
                           signals: [VMGenIDSignal(), VMClockSignal(pageAddress: page)])
     }
 }

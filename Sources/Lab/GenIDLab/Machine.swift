@@ -127,8 +127,8 @@ public actor Machine {
     /// (through /proc/PID/mem), for rotations.
     public func attach(name: String) async throws -> AttachedVM {
         let qmp = try await connectQMP()
-        let memory = try await GuestMemorySource.sharedFile(directory.ramFile).open(using: qmp)
-        return try await AttachedVM.withEverySignal(identity: VMIdentity(name: name), monitor: qmp, memory: memory,
+        return try await AttachedVM.withEverySignal(identity: VMIdentity(name: name), monitor: qmp,
+                                                    memory: try MappedRAMFile(path: directory.ramFile),
                                                     qemuPID: qemuPid)
     }
 
