@@ -119,7 +119,8 @@ final class Provider: @unchecked Sendable {
             descriptors += served.map { pollfd(fd: $0.fd, events: $0.pollEvents, revents: 0) }
             var timeout: Int64 = accepting ? -1 : acceptPausedUntil - now
             for deadline in served.compactMap(\.deadline) {
-                let left = max(0, deadline - now)
+                // Deadlines come from clients' numbers: subtract without trapping.
+                let left = max(0, deadline.subtractingReportingOverflow(now).overflow ? Int64.max : deadline - now)
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
             if poll(&descriptors, nfds_t(descriptors.count), Int32(clamping: timeout)) < 0 {
