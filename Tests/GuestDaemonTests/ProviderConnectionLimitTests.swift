@@ -43,4 +43,38 @@ struct ProviderConnectionLimitTests {
         let later = try Command.run(GuestDaemon.asUser(GuestDaemon.nobody, [client, "hold", daemon.socket, String(cap)]))
         #expect(later.output.split(separator: "\n").allSatisfy { $0.contains(" ok provider=sysgenidd") }, "\(later.output)")
     }
+
+    /// Many uids (a user with a subordinate uid range) cannot take every
+    /// descriptor either: all uids but root share one cap, and root still
+    /// gets in once it is reached.
+    @Test func allUIDsButRootShareOneCap() async throws {
+        let total = 6
+        let daemon = try await GuestDaemon(arguments: ["--connections-per-uid", "4", "--connections-total", String(total)])
+        let client = try daemon.client()
+        var held: [HeldCommand] = []
+        for uid in ["65534", "65533", "65532"] {
+            let holder = try HeldCommand(GuestDaemon.asUser(uid, [client, "hold", daemon.socket, "2"]))
+            #expect(holder.lines().allSatisfy { $0.contains(" ok provider=sysgenidd") }, "uid \(uid)")
+            held.append(holder)
+        }
+        let refusal = "err EMFILE too many connections in all (at most \(total) from uids other than root; uid 65531 refused)"
+        for _ in 0..<2 {
+            let refused = try Command.run(GuestDaemon.asUser("65531", [client, "hold", daemon.socket, "1"]))
+            #expect(refused.output == "0 \(refusal)\n", "\(refused.output)")
+        }
+        let logged = daemon.errors.components(separatedBy: "too many connections in all").count - 1
+        #expect(logged == 1, "one line per episode: \(daemon.errors)")
+        // Root is not counted: it still gets in, and may TRIGGER.
+        let rootHolds = try HeldCommand([client, "hold", daemon.socket, "3"])
+        #expect(rootHolds.lines().allSatisfy { $0.contains(" ok provider=sysgenidd") })
+        #expect(try daemon.control(["trigger"]).status == 0, "root refused: \(daemon.errors)")
+        rootHolds.finish()
+
+        // A connection given back lets the next uid in.
+        held.removeFirst().finish()
+        try await Task.sleep(for: .milliseconds(200))
+        let later = try Command.run(GuestDaemon.asUser("65531", [client, "hold", daemon.socket, "1"]))
+        #expect(later.output.contains(" ok provider=sysgenidd"), "\(later.output)")
+        for holder in held { holder.finish() }
+    }
 }

@@ -11,6 +11,11 @@
  *   provider-client request SOCKET LINE
  *	Connects, sends LINE, prints the reply.
  *
+ *   provider-client track SOCKET
+ *	Connects, becomes a tracked watcher ("track 1"), prints the reply,
+ *	closes standard output, then holds the connection, never acknowledging
+ *	anything, until standard input ends.
+ *
  *   provider-client inherited-trigger SOCKET SETUID_PROGRAM
  *	The TRIGGER race: connects, then forks. The connecting process execs
  *	SETUID_PROGRAM (a setuid-root program that waits, as su does for a
@@ -146,14 +151,37 @@ static int request(const char *path, const char *text)
 	return 0;
 }
 
+static int track(const char *path)
+{
+	char line[512];
+	int fd = connect_to(path);
+
+	if (fd < 0) {
+		printf("connect failed: %m\n");
+		return 1;
+	}
+	if (write(fd, "track 1\n", 8) != 8)
+		line[0] = 0;
+	else
+		read_line(fd, line, sizeof(line));
+	printf("%s\n", line[0] ? line : "(closed)");
+	fflush(stdout);
+	fclose(stdout);
+	while (read(0, line, sizeof(line)) > 0)
+		;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "hold"))
 		return hold(argv[2], atoi(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "request"))
 		return request(argv[2], argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "track"))
+		return track(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "inherited-trigger"))
 		return inherited_trigger(argv[2], argv[3]);
-	fprintf(stderr, "usage: provider-client hold SOCKET N | request SOCKET LINE | inherited-trigger SOCKET SETUID_PROGRAM\n");
+	fprintf(stderr, "usage: provider-client hold SOCKET N | request SOCKET LINE | track SOCKET | inherited-trigger SOCKET SETUID_PROGRAM\n");
 	return 64;
 }

@@ -192,3 +192,18 @@ import Testing
         #expect(throws: ProviderProtocolError.self) { try ProviderReply(line: "ok novalue") }
     }
 }
+
+/// The provider's deadlines from clients' timeouts: clamped like the
+/// module's, saturated rather than trapping.
+@Suite struct WaitDeadlineTests {
+    @Test func everyWaitArgumentGivesADeadline() {
+        let now: Int64 = 123_456
+        #expect(SysGenIDIoctl.waitDeadline(now: now, argument: 0) == nil)
+        #expect(SysGenIDIoctl.waitDeadline(now: now, argument: 10) == now + 10)
+        for argument in [UInt64(UInt32.max), UInt64(UInt32.max) + 1, UInt64(Int64.max), UInt64.max] {
+            #expect(SysGenIDIoctl.waitDeadline(now: now, argument: argument) == now + Int64(UInt32.max))
+        }
+        #expect(SysGenIDIoctl.deadline(now: Int64.max - 1, after: 10) == Int64.max)
+        #expect(SysGenIDIoctl.deadline(now: Int64.min + 1, after: -10) == Int64.min)
+    }
+}

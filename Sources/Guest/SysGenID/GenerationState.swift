@@ -182,6 +182,23 @@ public enum SysGenIDIoctl {
     /// that now takes 4096 privileged calls, each logged.
     public static let triggerMaximumStep: UInt64 = 1 << 20
 
+    /// The longest `SYSGENID_WAIT_WATCHERS` timeout, in ms: the module takes
+    /// `min(ms, UINT_MAX)` (about 49.7 days), and so does the provider.
+    public static let maximumWaitMilliseconds = UInt64(UInt32.max)
+
+    /// When a `SYSGENID_WAIT_WATCHERS` of `argument` ms that starts at `now`
+    /// (monotonic ms) times out; nil for 0 (no timeout). Any argument a
+    /// client sends, up to 2^64-1, gives a deadline: it never traps.
+    public static func waitDeadline(now: Int64, argument: UInt64) -> Int64? {
+        argument == 0 ? nil : deadline(now: now, after: Int64(min(argument, maximumWaitMilliseconds)))
+    }
+
+    /// `now + milliseconds`, saturated at Int64.max instead of trapping.
+    public static func deadline(now: Int64, after milliseconds: Int64) -> Int64 {
+        let (sum, overflow) = now.addingReportingOverflow(milliseconds)
+        return overflow ? (milliseconds < 0 ? .min : .max) : sum
+    }
+
     /// `_IO(type, number)` (no direction, no size).
     public static func io(_ type: UInt64, _ number: UInt64) -> UInt64 { type << 8 | number }
     /// `_IOW(type, number, size)`.

@@ -37,10 +37,12 @@ final class GenerationHooks: @unchecked Sendable {
 
     /// The hooks that would run now, in order. A directory or a hook that
     /// root alone does not control (`HookTrust`) is left out, with one line
-    /// on standard error saying why.
+    /// on standard error saying why. `runRound` checks each hook again just
+    /// before it starts it.
     func hooks() -> [String] {
-        if let problem = HookTrust.problem(directory) {
-            log("generation hooks: none run: \(directory): \(problem) (the directory must be root's, writable only by root)")
+        if let problem = HookTrust.problem(directory, directory: true) {
+            log("generation hooks: none run: \(directory): \(problem) (the directory, and every directory above it, "
+                + "must be root's, writable only by root)")
             return []
         }
         guard let names = try? directoryEntries(directory) else { return [] }
@@ -51,12 +53,19 @@ final class GenerationHooks: @unchecked Sendable {
                 guard stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0 else {
                     return false
                 }
-                if let problem = HookTrust.problem(path) {
-                    log("generation hooks: not running \(path): \(problem) (a hook must be root's, writable only by root)")
-                    return false
-                }
-                return true
+                return trusted(path) != nil
             }
+    }
+
+    /// What to exec for the hook at `path` (symbolic links resolved, every
+    /// step root's: `HookTrust`), or nil with one line saying why not.
+    private func trusted(_ path: String) -> String? {
+        switch HookTrust.resolve(path, directory: false) {
+        case .trusted(let resolved): return resolved
+        case .untrusted(let problem):
+            log("generation hooks: not running \(path): \(problem) (a hook must be root's, writable only by root)")
+            return nil
+        }
     }
 
     static func isHookName(_ name: String) -> Bool {
@@ -94,8 +103,11 @@ final class GenerationHooks: @unchecked Sendable {
         let hooks = hooks()
         let environment = ["SYSGENID_GENERATION=\(generation)", "SYSGENID_VMGENID=\(value.map { "\($0)" } ?? "")"]
         for hook in hooks {
+            // Again now: an earlier hook of this round, or minutes, may have
+            // changed what the path leads to. The resolved file is what runs.
+            guard let executable = trusted(hook) else { continue }
             let start = monotonicMilliseconds()
-            let outcome = run(hook, environment: environment)
+            let outcome = run(executable, name: hook, environment: environment)
             log("generation hooks: \(hook) for generation \(generation): \(outcome) after \(monotonicMilliseconds() - start) ms")
         }
         lastGeneration.store(Int64(generation), ordering: .relaxed)
@@ -103,7 +115,8 @@ final class GenerationHooks: @unchecked Sendable {
     }
 
     /// Runs one hook to its end or its time limit; how it ended, in words.
-    private func run(_ path: String, environment: [String]) -> String {
+    /// `path` is what is exec'd (no symbolic link in it), `name` its argv[0].
+    private func run(_ path: String, name: String, environment: [String]) -> String {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -126,7 +139,7 @@ final class GenerationHooks: @unchecked Sendable {
             if !variable.hasPrefix("SYSGENID_") { inherited.append(variable) }
             entry += 1
         }
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(name), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = (inherited + environment).map { strdup($0) } + [nil]
         defer { for pointer in argv + envp { free(pointer) } }
         var pid = pid_t()

@@ -11,12 +11,17 @@ import SysGenID
 /// One thread serves every connection with poll(): the socket is
 /// world-connectable, and a thread per connection would let any local user
 /// make the provider start threads until it failed. Each uid holds at most
-/// `ConnectionLimit.perUID` connections. After anything happens the loop
+/// `ConnectionLimit.perUID` connections, all uids but root together at most
+/// `ConnectionLimit.total`. After anything happens the loop
 /// re-evaluates every connection's blocked request and subscription, so no
 /// wake-up is lost; state changes made by other threads (the hardware
 /// watchers) wake it through a pipe.
 final class Provider: @unchecked Sendable {
     static let defaultConnectionsPerUID = 256
+    /// All uids but root together; lowered at start so that at least 512
+    /// descriptors (or half the limit) stay for root's connections, the
+    /// /proc reads of TRIGGER, the hooks and /dev/mem (`ConnectionLimit.total`).
+    static let defaultConnectionsTotal = 4096
     /// A client that sends requests without reading the replies is dropped
     /// once this much waits for it (the loop reads no more from it meanwhile).
     static let maximumPendingOutput = 1 << 20
@@ -35,10 +40,14 @@ final class Provider: @unchecked Sendable {
     private var limit: ConnectionLimit
     private var acceptPausedUntil: Int64 = 0
 
-    init(socketPath: String, pagePath: String, connectionsPerUID: Int = Provider.defaultConnectionsPerUID) {
+    private let configuredTotal: Int
+
+    init(socketPath: String, pagePath: String, connectionsPerUID: Int = Provider.defaultConnectionsPerUID,
+         connectionsTotal: Int = Provider.defaultConnectionsTotal) {
         self.socketPath = socketPath
         self.pagePath = pagePath
-        limit = ConnectionLimit(perUID: connectionsPerUID)
+        configuredTotal = connectionsTotal
+        limit = ConnectionLimit(perUID: connectionsPerUID, total: connectionsTotal)
     }
 
     var counter: UInt32 { monitor.locked { state.counter } }
@@ -72,7 +81,9 @@ final class Provider: @unchecked Sendable {
 
         guard let wake = closeOnExecPipe(nonBlocking: true) else { throw SystemCallError("pipe2", "(wake-up pipe)") }
         (wakeRead, wakeWrite) = wake
-        raiseDescriptorLimit()
+        let descriptors = raiseDescriptorLimit()
+        limit = ConnectionLimit(perUID: limit.perUID,
+                                total: ConnectionLimit.total(configured: configuredTotal, descriptors: descriptors))
 
         unlink(socketPath)
         listenFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
@@ -95,16 +106,22 @@ final class Provider: @unchecked Sendable {
         guard listen(listenFD, 128) == 0 else { throw SystemCallError("listen", socketPath) }
         PosixThread.detach { [self] in serve() }
         log("userspace provider: page \(pagePath), socket \(socketPath), counter \(state.counter), "
-            + "at most \(limit.perUID) connections per uid")
+            + "at most \(limit.perUID) connections per uid and \(limit.total) from all uids but root "
+            + "(descriptor limit \(descriptors))")
     }
 
     /// Every connection is a descriptor: up to the hard limit, so that the
     /// per-uid cap, not the default soft limit (1024), decides who is refused.
-    private func raiseDescriptorLimit() {
+    /// The soft limit afterwards.
+    private func raiseDescriptorLimit() -> Int {
         var limits = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0, limits.rlim_cur < limits.rlim_max else { return }
-        limits.rlim_cur = limits.rlim_max
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits)
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0 else { return 1024 }
+        if limits.rlim_cur < limits.rlim_max {
+            var raised = limits
+            raised.rlim_cur = limits.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limits = raised }
+        }
+        return Int(clamping: limits.rlim_cur)
     }
 
     // MARK: the loop
@@ -119,7 +136,8 @@ final class Provider: @unchecked Sendable {
             descriptors += served.map { pollfd(fd: $0.fd, events: $0.pollEvents, revents: 0) }
             var timeout: Int64 = accepting ? -1 : acceptPausedUntil - now
             for deadline in served.compactMap(\.deadline) {
-                let left = max(0, deadline - now)
+                // Deadlines come from clients' numbers: subtract without trapping.
+                let left = max(0, deadline.subtractingReportingOverflow(now).overflow ? Int64.max : deadline - now)
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
             if poll(&descriptors, nfds_t(descriptors.count), Int32(clamping: timeout)) < 0 {
@@ -156,8 +174,8 @@ final class Provider: @unchecked Sendable {
                 close(fd)
                 continue
             }
-            guard limit.admit(peer.uid) else {
-                refuse(fd, peer)
+            if let refusal = limit.admit(peer.uid) {
+                refuse(fd, peer, refusal)
                 continue
             }
             let connection = ProviderConnection(provider: self, fd: fd, id: register(), peer: peer)
@@ -167,12 +185,15 @@ final class Provider: @unchecked Sendable {
 
     /// Says why in one line (the client reads it as the answer to its
     /// first request), then closes.
-    private func refuse(_ fd: Int32, _ peer: PeerCredentials) {
-        let reason = "too many connections from uid \(peer.uid) (at most \(limit.perUID) per uid)"
+    private func refuse(_ fd: Int32, _ peer: PeerCredentials, _ refusal: ConnectionLimit.Refusal) {
+        let reason = switch refusal {
+        case .perUID: "too many connections from uid \(peer.uid) (at most \(limit.perUID) per uid)"
+        case .total: "too many connections in all (at most \(limit.total) from uids other than root; uid \(peer.uid) refused)"
+        }
         let line = ProviderReply.error(Errno(EMFILE), reason).line
         _ = line.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         close(fd)
-        if limit.shouldReport(peer.uid) { log("provider: refused pid \(peer.pid): \(reason)") }
+        if limit.shouldReport(peer.uid, refusal) { log("provider: refused pid \(peer.pid): \(reason)") }
     }
 
     private func drop(_ connection: ProviderConnection) {

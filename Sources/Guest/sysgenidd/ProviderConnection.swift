@@ -117,7 +117,7 @@ final class ProviderConnection {
             if provider.withState({ $0.readable(id) }) || timeout == 0 {
                 send(.ok([("readable", provider.withState { $0.readable(id) } ? "1" : "0")]))
             } else {
-                pending = (request, timeout < 0 ? nil : monotonicMilliseconds() + Int64(timeout))
+                pending = (request, timeout < 0 ? nil : SysGenIDIoctl.deadline(now: monotonicMilliseconds(), after: Int64(timeout)))
             }
         case let .ioctl(requestNumber, argument):
             let privileged = requestNumber == SysGenIDIoctl.triggerGenUpdate && peer.mayTrigger
@@ -131,8 +131,9 @@ final class ProviderConnection {
                 send(.ok([("counter", String(value))]))
             case .failure(let error): send(.error(error, ""))
             case .wouldBlock:
-                // WAIT_WATCHERS: argument = timeout in ms, 0 = none.
-                pending = (request, argument == 0 ? nil : monotonicMilliseconds() + Int64(clamping: argument))
+                // WAIT_WATCHERS: argument = timeout in ms, 0 = none, at most
+                // 2^32-1 ms as in the module (any client's number: no trap).
+                pending = (request, SysGenIDIoctl.waitDeadline(now: monotonicMilliseconds(), argument: argument))
             }
         case .watchers:
             let w = provider.watchers()

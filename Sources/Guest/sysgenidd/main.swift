@@ -9,7 +9,7 @@ import SysGenID
 
 let usage = """
     usage: sysgenidd [--provider | --no-provider] [--socket PATH] [--page PATH]
-                     [--connections-per-uid N]
+                     [--connections-per-uid N] [--connections-total N]
                      [--hooks DIR | --no-hooks] [--hook-timeout SECONDS]
                      [--agent-port NAME ... | --no-agent]
 
@@ -22,6 +22,11 @@ let usage = """
       --connections-per-uid N
                      connections one uid other than root may hold at once
                      (default \(Provider.defaultConnectionsPerUID)); more are refused with EMFILE
+      --connections-total N
+                     connections all uids other than root may hold together
+                     (default \(Provider.defaultConnectionsTotal), lowered to leave root 512
+                     of the descriptor limit); more are refused with EMFILE,
+                     root never is
     The provider bumps its counter when the VMGENID value changes (woken by
     the kernel's "virtual machine fork" log line, and compared every
     \(HardwareWatcher.periodSeconds) s) and on TRIGGER by a client that was root when
@@ -60,6 +65,7 @@ var pagePath = SysGenIDProvider.defaultPagePath
 var hooksDirectory: String? = GenerationHooks.defaultDirectory
 var hookTimeoutSeconds = GenerationHooks.defaultTimeoutSeconds
 var connectionsPerUID = Provider.defaultConnectionsPerUID
+var connectionsTotal = Provider.defaultConnectionsTotal
 
 var arguments = CommandLine.arguments.dropFirst()
 @MainActor func value(for option: String) -> String {
@@ -95,6 +101,13 @@ while let argument = arguments.popFirst() {
             exit(64)
         }
         connectionsPerUID = count
+    case "--connections-total":
+        let text = value(for: argument)
+        guard let count = Int(text), count > 0 else {
+            log("--connections-total needs a whole number > 0, not '\(text)'\n\n" + usage)
+            exit(64)
+        }
+        connectionsTotal = count
     case "-h", "--help":
         print(usage, terminator: "")
         exit(0)
@@ -115,7 +128,8 @@ case .automatic: runProvider = access(SysGenIDProvider.defaultDevicePath, F_OK) 
 
 var provider: Provider?
 if runProvider {
-    let candidate = Provider(socketPath: socketPath, pagePath: pagePath, connectionsPerUID: connectionsPerUID)
+    let candidate = Provider(socketPath: socketPath, pagePath: pagePath, connectionsPerUID: connectionsPerUID,
+                             connectionsTotal: connectionsTotal)
     do {
         try candidate.start()
         provider = candidate
