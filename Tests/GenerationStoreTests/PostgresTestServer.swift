@@ -28,12 +28,13 @@ enum PostgresTestServer {
                  "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
-    /// Starts (creating if new) a private server in `directory`; its URL.
+    /// Starts (creating if new) a private server in `directory`, with the
+    /// script's `options` (`--tcp PORT`, `--ssl DIR`, `--hba FILE`); its URL.
     /// Its parent is made searchable: as root the server runs as 'postgres'.
     @discardableResult
-    static func start(_ directory: String) throws -> String {
+    static func start(_ directory: String, _ options: String...) throws -> String {
         chmod((directory as NSString).deletingLastPathComponent, 0o755)
-        return try run(script, "start", directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try run(script, ["start", directory] + options).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func stop(_ directory: String) throws {
@@ -58,6 +59,11 @@ enum PostgresTestServer {
     /// pipe and hold it open, and reading it to its end would never return.
     @discardableResult
     static func run(_ executable: String, _ arguments: String...) throws -> String {
+        try run(executable, arguments)
+    }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
         let log = NSTemporaryDirectory() + "/genid-test-run-" + UUID().uuidString
         FileManager.default.createFile(atPath: log, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: log) }

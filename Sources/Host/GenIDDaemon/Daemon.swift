@@ -11,10 +11,13 @@ public struct Daemon {
     /// The ledger, opened by the caller from `configuration.ledger`: the
     /// daemon works with any store.
     public let store: any GenerationStore
+    /// Where the configuration exposes a secret: logged once at start.
+    public let warnings: [String]
 
-    public init(configuration: DaemonConfiguration, store: any GenerationStore) {
+    public init(configuration: DaemonConfiguration, store: any GenerationStore, warnings: [String] = []) {
         self.configuration = configuration
         self.store = store
+        self.warnings = warnings
     }
 
     public func run() async throws {
@@ -44,6 +47,7 @@ public struct Daemon {
                                                   "descriptors": "\(budget.limit)",
                                                   "control_connections": "\(budget.controlConnections)",
                                                   "metrics_connections": "\(budget.metricsConnections)"])
+        for warning in warnings { logger.warning("\(warning)") }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()

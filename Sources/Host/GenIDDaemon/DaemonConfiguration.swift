@@ -149,10 +149,13 @@ extension DaemonConfiguration {
     /// `readinessTimeoutSeconds` (bounded by `validate`).
     var readinessTimeout: Duration { .milliseconds(Int64((readinessTimeoutSeconds * 1000).rounded(.up))) }
 
-    /// The effective configuration, as the file would hold it.
+    /// The effective configuration, as the file would hold it, but with the
+    /// ledger URL's password shown as `***`: the output is for people and logs.
     public func jsonText() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        var shown = self
+        shown.ledger = LedgerURLPassword.redacting(ledger)
+        return String(decoding: try encoder.encode(shown), as: UTF8.self)
     }
 }

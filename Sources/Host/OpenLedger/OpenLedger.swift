@@ -11,3 +11,10 @@ public func openLedger(at location: String) throws -> any GenerationStore {
     }
     return try SQLiteGenerationStore(path: location)
 }
+
+/// Where the ledger `location` exposes a secret (a password in the URL, a
+/// password file others may read), found without opening anything:
+/// `genidd --check-config` creates no file and connects nowhere.
+public func exposureWarnings(ofLedger location: String) throws -> [String] {
+    PostgresLocation.names(location) ? try PostgresLocation(location).warnings : []
+}

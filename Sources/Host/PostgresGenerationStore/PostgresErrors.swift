@@ -1,4 +1,5 @@
 import GenerationStore
+import NIOSSL
 import PostgresNIO
 
 /// Turns what PostgresNIO throws into a `StoreError` a person can act on.
@@ -15,6 +16,11 @@ enum PostgresErrors {
     /// A statement the server refused; the connection itself is fine.
     static func isStatementError(_ error: any Error) -> Bool {
         (error as? PSQLError)?.code == .server && sqlState(error).map { !$0.hasPrefix("57") && !$0.hasPrefix("08") } == true
+    }
+
+    /// An error of the TLS layer: a certificate refused, a handshake broken.
+    static func isTLSFailure(_ error: any Error) -> Bool {
+        error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError
     }
 
     static func translate(_ error: any Error, location: PostgresLocation, action: String,
@@ -35,7 +41,9 @@ enum PostgresErrors {
             let state = sqlState(error) ?? "?????"
             let hint: String
             switch state {
-            case "28P01", "28000": hint = "check the user and password in the URL and pg_hba.conf"
+            case "28P01", "28000":
+                hint = "check the user, the password (passwordFile, passwordCredential or the URL), "
+                    + "the client certificate (sslcert, sslkey) and pg_hba.conf"
             case "3D000": hint = "create the database first (createdb), or fix the URL"
             case "42501": hint = "the user may not create or write genid's tables; grant it, or create them as an owner"
             case _ where state.hasPrefix("57"), _ where state.hasPrefix("08"):
@@ -43,12 +51,16 @@ enum PostgresErrors {
             default: hint = "SQLSTATE \(state)"
             }
             return .unavailable("\(prefix): \(message) (\(hint))")
+        case .connectionError where error.underlying.map(isTLSFailure) == true:
+            return .unavailable("\(prefix): the TLS handshake failed (\(error.underlying.map { "\($0)" } ?? "")); "
+                + "check sslmode, sslrootcert and that the server's certificate names the URL's host")
         case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
             let cause = error.underlying.map { " (\($0))" } ?? ""
             return .unavailable("\(prefix): cannot reach the server\(cause); is PostgreSQL running and reachable? "
                 + "genid gives no value it cannot record, and reconnects at the next operation")
         case .sslUnsupported:
-            return .unavailable("\(prefix): the server does not offer TLS; use ?sslmode=prefer or disable")
+            return .unavailable("\(prefix): the server does not offer TLS, and genid never falls back to "
+                + "plaintext; turn ssl on in the server, or set sslmode=disable knowingly (a trusted network)")
         default:
             return .unavailable("\(prefix): \(error.code)")
         }

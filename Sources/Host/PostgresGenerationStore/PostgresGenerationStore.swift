@@ -16,6 +16,8 @@ import VMGenID
 public final class PostgresGenerationStore: GenerationStore {
     public let location: String
     public let host: String
+    /// Where this store's password is exposed (see `PostgresLocation`).
+    public let warnings: [String]
     private let session: PostgresSession
 
     /// How long one operation may take, connecting included, before it fails.
@@ -28,6 +30,7 @@ public final class PostgresGenerationStore: GenerationStore {
         var logger = Logger(label: "genid.fleet-ledger")
         logger.logLevel = .critical  // failures come back as StoreError, worded for people
         location = parsed.description
+        warnings = parsed.warnings
         self.host = host
         session = PostgresSession(location: parsed, timeout: timeout, logger: logger)
     }

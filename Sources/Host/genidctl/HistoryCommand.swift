@@ -19,7 +19,9 @@ struct HistoryCommand: AsyncParsableCommand {
 
             With --ledger (or $GENID_LEDGER set), that ledger is read directly,
             whether genidd runs or not: an SQLite file, or a fleet ledger's
-            postgres:// URL (every host's records, each naming its host);
+            postgres:// URL (every host's records, each naming its host; TLS
+            unless ?sslmode=disable, the password from ?passwordFile=FILE
+            rather than the URL, which ps shows: see Documentation/genidd.md);
             otherwise genidd answers from its ledger.
             """
     )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GenIDDaemon
 import OpenLedger
 
@@ -19,7 +20,9 @@ struct GenIDD: AsyncParsableCommand {
 
             Ledger: an SQLite file for one host (the default), or one PostgreSQL database that every \
             host's genidd shares (--ledger postgres://USER@HOST/DATABASE): a value is then unique \
-            across the fleet. While the ledger cannot be reached genidd gives no value; `genidctl \
+            across the fleet. TLS is required by default (?sslmode=require; verify-ca, verify-full \
+            with ?sslrootcert=CA, or disable); the password belongs in ?passwordFile=FILE or a \
+            systemd credential (?passwordCredential=NAME), not in the URL, which ps shows. While the ledger cannot be reached genidd gives no value; `genidctl \
             status` and the genid_ledger_reachable metric show it, and the next event after the \
             server is back reconnects by itself.
 
@@ -52,8 +55,12 @@ struct GenIDD: AsyncParsableCommand {
 
     func run() async throws {
         var configuration: DaemonConfiguration
+        var warnings: [String] = []
         do {
             configuration = try DaemonConfiguration.load(path: config)
+            if let exposed = DaemonConfiguration.exposureWarning(ofFile: config ?? DaemonConfiguration.defaultPath) {
+                warnings.append(exposed)
+            }
             if let libvirtURI { configuration.libvirtURI = libvirtURI }
             if let ledger { configuration.ledger = ledger }
             if let controlSocket { configuration.controlSocket = controlSocket }
@@ -62,13 +69,16 @@ struct GenIDD: AsyncParsableCommand {
             if let metricsAddress { configuration.metricsAddress = metricsAddress == "none" ? nil : metricsAddress }
             if let logLevel { configuration.logLevel = logLevel }
             try configuration.validate(source: "the command line")
+            warnings += try exposureWarnings(ofLedger: configuration.ledger)
         } catch {
             throw ValidationError("\(error)")
         }
         if checkConfig {
+            for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             print(try configuration.jsonText())
             return
         }
-        try await Daemon(configuration: configuration, store: try openLedger(at: configuration.ledger)).run()
+        try await Daemon(configuration: configuration, store: try openLedger(at: configuration.ledger),
+                         warnings: warnings).run()
     }
 }
