@@ -34,8 +34,12 @@ struct GuestObservation: Sendable {
     }
 
     /// Every running reader has seen the current counter (true when no reader runs).
+    /// Every reader saw the counter. A guest that runs readers runs all
+    /// three: one that has seen nothing yet (its thread not scheduled before
+    /// a snapshot, on a loaded host) is still to catch up, not caught up.
+    /// A guest without readers has nothing to wait for.
     var readersCaughtUp: Bool {
-        readers.allSatisfy { $0 == nil || $0 == sysgenidCounter }
+        readers.allSatisfy { $0 == nil } || readers.allSatisfy { $0 == sysgenidCounter }
     }
 
     init(_ status: AgentResponse) {

@@ -53,8 +53,11 @@ public struct RebootAfterRotateScenario: Sendable {
                 }
                 let trail = try await shared.ledger.auditTrail(vm: domain.name, limit: nil)
                 let repairs = trail.filter { $0.kind == "reset-reasserted" }
-                report.check("genidd put the value back after every reset (audit trail)", repairs.count == resets,
-                             repairs.map(\.message).joined(separator: "; "))
+                // Each reset's repair is checked above, in the guest; genidd
+                // records at most one such row a minute per domain (a guest
+                // that resets in a loop must not grow the ledger).
+                report.check("genidd recorded the repair in its audit trail, at most once a minute",
+                             (1...resets).contains(repairs.count), repairs.map(\.message).joined(separator: "; "))
                 if let last = repairs.last?.message, let ms = last.split(separator: " ").dropLast().last.flatMap({ Double($0) }) {
                     report.timingsMs["reset_repair"] = ms
                 }
