@@ -75,6 +75,15 @@ var arguments = CommandLine.arguments.dropFirst()
     }
     return value
 }
+/// The option's value as a whole number > 0 (`what` names it in the error).
+@MainActor func positiveNumber(for option: String, what: String) -> Int {
+    let text = value(for: option)
+    guard let number = Int(text), number > 0 else {
+        log("\(option) needs \(what) > 0, not '\(text)'\n\n" + usage)
+        exit(64)
+    }
+    return number
+}
 while let argument = arguments.popFirst() {
     switch argument {
     case "--agent-port":
@@ -87,27 +96,9 @@ while let argument = arguments.popFirst() {
     case "--page": pagePath = value(for: argument)
     case "--hooks": hooksDirectory = value(for: argument)
     case "--no-hooks": hooksDirectory = nil
-    case "--hook-timeout":
-        let text = value(for: argument)
-        guard let seconds = Int(text), seconds > 0 else {
-            log("--hook-timeout needs a whole number of seconds > 0, not '\(text)'\n\n" + usage)
-            exit(64)
-        }
-        hookTimeoutSeconds = seconds
-    case "--connections-per-uid":
-        let text = value(for: argument)
-        guard let count = Int(text), count > 0 else {
-            log("--connections-per-uid needs a whole number > 0, not '\(text)'\n\n" + usage)
-            exit(64)
-        }
-        connectionsPerUID = count
-    case "--connections-total":
-        let text = value(for: argument)
-        guard let count = Int(text), count > 0 else {
-            log("--connections-total needs a whole number > 0, not '\(text)'\n\n" + usage)
-            exit(64)
-        }
-        connectionsTotal = count
+    case "--hook-timeout": hookTimeoutSeconds = positiveNumber(for: argument, what: "a whole number of seconds")
+    case "--connections-per-uid": connectionsPerUID = positiveNumber(for: argument, what: "a whole number")
+    case "--connections-total": connectionsTotal = positiveNumber(for: argument, what: "a whole number")
     case "-h", "--help":
         print(usage, terminator: "")
         exit(0)
