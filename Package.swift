@@ -154,8 +154,8 @@ let package = Package(
         .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
         .testTarget(
             name: "LabIntegrationTests",
-            dependencies: ["AgentProtocol", "GenIDControl", "GenIDHost", "GenIDLab", "GuestAgent", "Libvirt",
-                           "SQLiteGenerationStore", "VMGenID"]
+            dependencies: ["AgentProtocol", "GenIDControl", "GenIDDaemon", "GenIDHost", "GenIDLab", "GuestAgent",
+                           "Libvirt", "QMP", "SQLiteGenerationStore", "VMGenID"]
         ),
     ]
 )

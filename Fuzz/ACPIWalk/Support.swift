@@ -203,8 +203,8 @@ enum FuzzImage {
                 Region(guestPhysicalStart: 0, length: 0xf_0000, backingOffset: 0),
                 Region(guestPhysicalStart: 0x10_0000, length: 0x30_0000, backingOffset: 0x10_0000),
             ])
-        default:
-            return .q35(ramSize: UInt64(ramSize))
+        default:  // all of it from 0, one RAM block
+            return GuestRAMLayout(regions: [Region(guestPhysicalStart: 0, length: UInt64(ramSize), backingOffset: 0)])
         }
     }
 }

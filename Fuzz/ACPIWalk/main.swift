@@ -34,7 +34,7 @@
 //     writes once, to exactly those 16 bytes, and changes nothing around them;
 //   - layout mode: GuestRAMLayout.backingOffset/contains agree with an
 //     independent bounds check for any layout and any (address, count), and
-//     q35(ramSize:) covers exactly ramSize bytes;
+//     parts(of:count:) returns only pieces inside one region and the area;
 //   - raw mode: VMClockTable(ssdt:) only accepts a whole, checksummed
 //     VMCLOCK SSDT and returns a range a QWord descriptor in it names;
 //     VMGenIDTable(ssdt:) only accepts a table whose length,
@@ -318,17 +318,9 @@ func checkLayout(_ bytes: [UInt8]) {
     guard let kind = next(1) else { return }
     let layout: GuestRAMLayout
     if kind & 1 == 0 {
+        // One RAM block from 0, any size (up to ones that end past 2^64).
         guard let ramSize = next(8) else { return }
-        layout = .q35(ramSize: ramSize)
-        let total = layout.regions.reduce(UInt64(0)) { $0 &+ $1.length }
-        guard total == ramSize, layout.regions.first?.guestPhysicalStart == 0,
-              layout.regions.first.map({ $0.length <= 0xb000_0000 }) ?? false,
-              layout.regions.count == 1 || (layout.regions.count == 2
-                  && layout.regions[1].guestPhysicalStart == 0x1_0000_0000
-                  && layout.regions[1].backingOffset == layout.regions[0].length)
-        else {
-            invariantFailure("q35(ramSize: \(hex(ramSize))) = \(layout.regions)")
-        }
+        layout = GuestRAMLayout(regions: [.init(guestPhysicalStart: 0, length: ramSize, backingOffset: 0)])
     } else {
         var regions: [GuestRAMLayout.Region] = []
         for _ in 0...(Int(kind >> 1) % 4) {
@@ -352,6 +344,14 @@ func checkLayout(_ bytes: [UInt8]) {
     for (address, count) in lookups {
         let checked = layout.backingOffset(of: address, count: count)
         let expected = independentBackingOffset(layout, address, count)
+        for part in layout.parts(of: address, count: count) {
+            let into = part.address &- address
+            guard part.count > 0, part.address >= address, into < UInt64(max(count, 0)),
+                  UInt64(part.count) <= UInt64(count) - into,
+                  independentBackingOffset(layout, part.address, part.count) != nil else {
+                invariantFailure("GuestRAMLayout.parts(of: \(hex(address)), count: \(count)) holds \(part); layout \(layout.regions)")
+            }
+        }
         guard checked == expected, layout.contains(address, count: count) == (expected != nil) else {
             invariantFailure("GuestRAMLayout.backingOffset(of: \(hex(address)), count: \(count)) = "
                 + "\(checked.map(hex) ?? "nil"), expected \(expected.map(hex) ?? "nil"); layout \(layout.regions)")

@@ -11,9 +11,18 @@ public final class ArrayGuestMemory: GuestMemory, Sendable {
     /// Guest-physical ranges written through `write(_:at:in:)`.
     public let writes = Mutex<[Range<UInt64>]>([])
 
-    public init(size: Int) {
-        layout = .q35(ramSize: UInt64(size))
+    /// `size` bytes; by default all of them guest RAM from address 0.
+    public init(size: Int, layout: GuestRAMLayout? = nil) {
+        self.layout = layout
+            ?? GuestRAMLayout(regions: [.init(guestPhysicalStart: 0, length: UInt64(size), backingOffset: 0)])
         bytes = Mutex([UInt8](repeating: 0, count: size))
+    }
+
+    /// The same bytes under another layout (whose backing offsets stay inside them).
+    public func withLayout(_ layout: GuestRAMLayout) -> ArrayGuestMemory {
+        let copy = ArrayGuestMemory(size: 0, layout: layout)
+        copy.bytes.withLock { $0 = snapshot }
+        return copy
     }
 
     public func read(at address: UInt64, count: Int) throws(VMGenIDError) -> [UInt8] {

@@ -171,18 +171,22 @@ struct RotatorTests {
 
 /// Where QEMU's vmclock page is, from its `info mtree -f`.
 @Suite struct VMClockDeviceTests {
-    @Test func thePageIsFoundInQEMUsMemoryMap() {
+    @Test func thePageIsFoundInQEMUsMemoryMap() throws {
         let tree = """
-            FlatView #1
-             AS "I/O", root: io
+            FlatView #0
+             AS "memory", root: system
              Root memory region: system
               0000000000000000-000000001fffffff (prio 0, ram): pc.ram
               00000000feffb000-00000000feffbfff (prio 0, ram): vmclock_page
               00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios
             """
-        #expect(VMClockDevice.pageAddress(inMemoryTree: tree) == 0xfeff_b000)
-        #expect(VMClockDevice.pageAddress(inMemoryTree: "  0000000000000000-000000001fffffff (prio 0, ram): pc.ram") == nil)
-        #expect(VMClockDevice.pageAddress(inMemoryTree: "  00000000feffb000-00000000feffb0ff (prio 0, ram): vmclock_page") == nil)
-        #expect(VMClockDevice.pageAddress(inMemoryTree: "  zz-yy (prio 0, ram): vmclock_page") == nil)
+        #expect(VMClockDevice.pageAddress(in: try QEMUMemoryMap(flatView: tree)) == 0xfeff_b000)
+        let noPage = try QEMUMemoryMap(flatView: " AS \"memory\", root: system\n  0000000000000000-000000001fffffff (prio 0, ram): pc.ram")
+        #expect(VMClockDevice.pageAddress(in: noPage) == nil)
+        let short = try QEMUMemoryMap(flatView: " AS \"memory\", root: system\n  00000000feffb000-00000000feffb0ff (prio 0, ram): vmclock_page")
+        #expect(VMClockDevice.pageAddress(in: short) == nil)
+        #expect(throws: VMGenIDError.self) {
+            try QEMUMemoryMap(flatView: " AS \"memory\", root: system\n  zz-yy (prio 0, ram): vmclock_page")
+        }
     }
 }

@@ -74,17 +74,43 @@ import Testing
     }
 
     @Test func layoutRejectsOverflowAndStraddling() {
-        let layout = GuestRAMLayout.q35(ramSize: 0x1_0000_0000)  // 4 GiB: 2 GiB low, 2 GiB from 4 GiB
-        #expect(layout.regions.count == 2)
+        // 2 GiB low, 2 GiB from 4 GiB, one backing block.
+        let layout = GuestRAMLayout(regions: [
+            .init(guestPhysicalStart: 0, length: 0x8000_0000, backingOffset: 0),
+            .init(guestPhysicalStart: 0x1_0000_0000, length: 0x8000_0000, backingOffset: 0x8000_0000),
+        ])
         #expect(layout.backingOffset(of: 0x1_0000_0000, count: 16) == 0x8000_0000)
         #expect(layout.backingOffset(of: 0x7fff_fff8, count: 16) == nil)  // straddles the end of low RAM
         #expect(layout.backingOffset(of: UInt64.max - 4, count: 16) == nil)
         #expect(layout.backingOffset(of: 0, count: -1) == nil)
         // Found by Fuzz/ACPIWalk: a region ending past 2^64 must not trap.
-        let huge = GuestRAMLayout.q35(ramSize: .max)
+        let huge = GuestRAMLayout(regions: [
+            .init(guestPhysicalStart: 0x1_0000_0000, length: .max, backingOffset: 0x8000_0000),
+        ])
         #expect(huge.backingOffset(of: 0x1_0000_0000, count: 16) == 0x8000_0000)
-        #expect(GuestRAMLayout.q35(ramSize: 512 << 20).regions
-                == [.init(guestPhysicalStart: 0, length: 512 << 20, backingOffset: 0)])
+        #expect(huge.parts(of: .max - 2, count: 16).map(\.count) == [3])
+        // Found by Fuzz/ACPIWalk: a part whose backing offset would overflow is no part.
+        let backingAtTheTop = GuestRAMLayout(regions: [.init(guestPhysicalStart: 0, length: 0x1000, backingOffset: .max)])
+        #expect(backingAtTheTop.parts(of: 0, count: 16).map(\.address) == [0])
+        #expect(backingAtTheTop.parts(of: 1, count: 16).isEmpty)
+    }
+
+    /// The BIOS area holds RAM and read-only RAM in separate ranges: the
+    /// RSDP scan reads each part on its own and still finds the RSDP.
+    @Test func rsdpFoundInASplitBIOSArea() throws {
+        let memory = ACPIImage().memory()
+        let split = GuestRAMLayout(regions: [
+            .init(guestPhysicalStart: 0, length: 0xc_3000, backingOffset: 0),
+            .init(guestPhysicalStart: 0xc_3000, length: 0x2_5000, backingOffset: 0xc_3000),
+            .init(guestPhysicalStart: 0xe_8000, length: 0x8000, backingOffset: 0xe_8000),
+            .init(guestPhysicalStart: 0xf_0000, length: 0x1_0000, backingOffset: 0xf_0000),
+            .init(guestPhysicalStart: 0x10_0000, length: UInt64(ACPIImage.ramSize - 0x10_0000),
+                  backingOffset: 0x10_0000),
+        ])
+        #expect(split.parts(of: 0xe_0000, count: 0x2_0000).map(\.address) == [0xe_0000, 0xe_8000, 0xf_0000])
+        #expect(split.backingOffset(of: 0xe_fff8, count: 16) == nil)
+        let slot = try ACPIWalk.locateVMGenID(in: memory.withLayout(split)).slot
+        #expect(slot.address == UInt64(ACPIImage.pageAddress) + 40)
     }
 
     /// Property: whatever the guest does to its ACPI tables, the walk ends

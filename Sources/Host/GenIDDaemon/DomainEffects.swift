@@ -57,7 +57,7 @@ struct LibvirtDomainEffects: DomainEffects {
             throw DaemonError.noGenID(domain: name)
         }
         let monitor = LibvirtMonitor(domain: domain)
-        let memory = try await DomainMemory.openForRotation(domain: name, monitor: monitor)
+        let memory = try await DomainMemory.openForRotation(domain: domain, monitor: monitor)
         let identity = VMIdentity(name: name, uuid: domain.uuidString)
         let carrier = LiveValueCarrier(domain: domain, logger: logger)
         let vm = try await AttachedVM.withEverySignal(identity: identity, monitor: monitor, memory: memory,

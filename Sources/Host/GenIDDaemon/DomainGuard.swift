@@ -118,7 +118,7 @@ actor DomainGuard {
                 return
             }
             let observation = rule == .stateLoaded
-                ? try await settledObservation(of: domain) : try DomainObservation.read(domain)
+                ? try await settledObservation(of: domain) : try await DomainObservation.read(domain)
             let qemuStarted = rule == .stateLoaded ? try? ResetRepair.qemuStarted(domain: name) : nil
             let facts = try await observation.facts(store: store, qemuStarted: qemuStarted)
             let actions = GenIDPolicy.actions(for: event, domain: facts)
@@ -198,7 +198,7 @@ actor DomainGuard {
     }
 
     private func rotated(_ rotation: Rotation, domain: Domain) async throws -> RotationSummary {
-        await conclude(executor.rotated(rotation), for: try DomainObservation.read(domain))
+        await conclude(executor.rotated(rotation), for: try await DomainObservation.read(domain))
         return RotationSummary(domain: rotation.vm, event: rotation.event.rawValue, source: rotation.source,
                                value: rotation.value.description, pauseMilliseconds: rotation.pauseMilliseconds,
                                totalMilliseconds: rotation.totalMilliseconds)
@@ -231,7 +231,7 @@ actor DomainGuard {
         while connection == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        let domain = try DomainObservation.read(try lookUp(name))
+        let domain = try await DomainObservation.read(try lookUp(name))
         guard domain.isActive else { throw DaemonError.notRunning(domain: name) }
         guard let value = domain.liveValue else { throw DaemonError.noGenID(domain: name) }
         return value
@@ -242,7 +242,7 @@ actor DomainGuard {
         let domains = try name.map { [try lookUp($0)] } ?? connection.allDomains()
         var result: [DomainStatus] = []
         for domain in domains.sorted(by: { $0.name < $1.name }) {
-            let observation = try DomainObservation.read(domain)
+            let observation = try await DomainObservation.read(domain)
             let state = (try? domain.state().state.description) ?? "unknown"
             result.append(StatusReport.make(observation, state: state,
                                             readiness: await readiness.state(of: observation.name),
@@ -266,7 +266,7 @@ actor DomainGuard {
     private func settledObservation(of domain: Domain) async throws -> DomainObservation {
         let deadline = ContinuousClock.now + .seconds(5)
         while true {
-            let observation = try DomainObservation.read(domain)
+            let observation = try await DomainObservation.read(domain)
             guard observation.isActive, let guest = observation.guestValue, guest != observation.libvirtLiveValue,
                   ContinuousClock.now < deadline else { return observation }
             try? await Task.sleep(for: .milliseconds(100))

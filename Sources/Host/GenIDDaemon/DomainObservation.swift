@@ -34,7 +34,7 @@ struct DomainObservation: Sendable {
     /// What the guest runs with: its memory if readable, else libvirt's word.
     var liveValue: GenerationID? { guestValue ?? libvirtLiveValue }
 
-    static func read(_ domain: Domain) throws -> DomainObservation {
+    static func read(_ domain: Domain) async throws -> DomainObservation {
         let name = domain.name
         let active = try domain.isActive()
         let persistentXML = try domain.xmlDescription(inactive: true)
@@ -45,7 +45,7 @@ struct DomainObservation: Sendable {
         var guestMemoryError: String?
         if active, liveGenID?.value != nil {
             do {
-                guestValue = try DomainMemory.guestValue(domain: name)
+                guestValue = try await DomainMemory.guestValue(domain: domain)
             } catch {
                 guestMemoryError = "\(error)"
             }

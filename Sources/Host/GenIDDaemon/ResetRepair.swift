@@ -13,13 +13,13 @@ import VMGenID
 /// guest would have to win by booting its kernel faster than genidd
 /// reacts: `genidctl status` keeps naming the stale device value.
 enum ResetRepair {
-    /// Watches `domain`'s page (shared guest RAM) for up to `limit`; once
+    /// Watches `domain`'s page (shared guest RAM, `DomainMemory.open`) for up to `limit`; once
     /// it holds `stale`, writes `current` there with the domain paused.
     /// Returns the time from the call to the write, or nil if the page never
     /// showed `stale` (nothing written).
     static func reassert(_ current: GenerationID, replacing stale: GenerationID, in domain: Domain,
                          within limit: Duration, logger: Logger) async throws -> Duration? {
-        let memory = try DomainMemory.open(domain: domain.name)
+        let memory = try await DomainMemory.open(domain: domain)
         let signal = VMGenIDSignal()
         let device = DeviceState(vmgenid: stale)
         let started = ContinuousClock.now
@@ -61,15 +61,9 @@ enum ResetRepair {
     /// belong to an earlier run of the domain.
     static func qemuStarted(domain: String) throws -> Date {
         let pid = try DomainMemory.qemuPID(domain: domain)
-        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-        let boot = try String(contentsOfFile: "/proc/stat", encoding: .utf8)
-        // Field 22 (after the parenthesised name): start time in clock ticks since boot.
-        guard let fields = stat.split(separator: ")").last?.split(separator: " "), fields.count > 20,
-              let ticks = Double(fields[19]),
-              let btime = boot.split(separator: "\n").first(where: { $0.hasPrefix("btime ") })
-                .flatMap({ Double($0.dropFirst(6)) }) else {
+        guard let started = QEMUProcess.of(pid: pid)?.started else {
             throw DaemonError.guestMemory(domain: domain, reason: "cannot read when QEMU (pid \(pid)) started")
         }
-        return Date(timeIntervalSince1970: btime + ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
+        return started
     }
 }

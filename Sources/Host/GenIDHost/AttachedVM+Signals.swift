@@ -18,12 +18,13 @@ extension AttachedVM {
                     + "(give --pid)",
             ])
         }
-        let hostAddress = try await GuestMemorySource.hostAddress(of: page, qmp: monitor)
-        let devicePages = ProcessMemory(pid: qemuPID, layout: GuestRAMLayout(regions: [
-            .init(guestPhysicalStart: page, length: 4096, backingOffset: hostAddress),
-        ]))
+        // The page alone, its two ends translated and checked like any RAM range.
+        let pageMap = QEMUMemoryMap(ranges: [.init(start: page, length: 4096, type: "ram", name: "vmclock_page",
+                                                   offsetInRegion: 0)])
+        let devicePages = ProcessMemory(pid: qemuPID,
+                                        layout: try await QEMUGuestRAM.processLayout(of: pageMap, monitor: monitor))
         return AttachedVM(identity: identity, monitor: monitor,
-                          memory: GuestMemoryWithDevicePages(ram: memory, devicePages: devicePages),
+                          memory: CombinedGuestMemory([memory, devicePages]),
                           signals: [VMGenIDSignal(), VMClockSignal(pageAddress: page)])
     }
 }

@@ -13,6 +13,7 @@ public enum HostError: Error, CustomStringConvertible, Sendable {
     case signalNotInPlace(signal: String, region: String, device: String)
     case unexpectedReply(command: String, detail: String)
     case rotationFailed(event: String, source: String, reason: String, runState: String)
+    case ramFileUnusable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -33,6 +34,8 @@ public enum HostError: Error, CustomStringConvertible, Sendable {
         case let .signalNotInPlace(signal, region, device):
             return "after the state load, the \(signal) region at \(region) does not hold what the device put there "
                 + "(\(device)): the device is not where the guest's ACPI tables say; refusing to write"
+        case let .ramFileUnusable(path, reason):
+            return "cannot use \(path) as this QEMU's guest RAM: \(reason)"
         case let .unexpectedReply(command, detail):
             return "unexpected reply to '\(command)': \(detail)"
         case let .rotationFailed(event, source, reason, runState):

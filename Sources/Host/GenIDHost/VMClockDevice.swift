@@ -7,19 +7,13 @@ public enum VMClockDevice {
     /// The guest-physical address of QEMU's `vmclock_page`, or nil when this
     /// QEMU has no vmclock device.
     public static func pageAddress(monitor: any QEMUMonitor) async throws -> UInt64? {
-        pageAddress(inMemoryTree: try await monitor.humanMonitorCommand("info mtree -f"))
+        pageAddress(in: try await QEMUGuestRAM.memoryMap(monitor: monitor))
     }
 
-    /// Parses `info mtree -f` for the line
+    /// The RAM range "vmclock_page" of the map, if it holds a whole page:
     /// "00000000feffb000-00000000feffbfff (prio 0, ram): vmclock_page".
-    public static func pageAddress(inMemoryTree text: String) -> UInt64? {
-        for line in text.split(whereSeparator: \.isNewline) where line.hasSuffix(": vmclock_page") {
-            let range = line.trimmingPrefix(while: \.isWhitespace).prefix { $0 != " " }
-            let bounds = range.split(separator: "-")
-            guard bounds.count == 2, let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16),
-                  end > start, end - start + 1 >= 4096 else { continue }
-            return start
-        }
-        return nil
+    public static func pageAddress(in map: QEMUMemoryMap) -> UInt64? {
+        guard let range = map.ramRange(named: "vmclock_page"), range.length >= 4096 else { return nil }
+        return range.start
     }
 }

@@ -127,8 +127,8 @@ public actor Machine {
     /// (through /proc/PID/mem), for rotations.
     public func attach(name: String) async throws -> AttachedVM {
         let qmp = try await connectQMP()
-        return try await AttachedVM.withEverySignal(identity: VMIdentity(name: name), monitor: qmp,
-                                                    memory: try MappedRAMFile(path: directory.ramFile),
+        let memory = try await GuestMemorySource.sharedFile(directory.ramFile).open(using: qmp)
+        return try await AttachedVM.withEverySignal(identity: VMIdentity(name: name), monitor: qmp, memory: memory,
                                                     qemuPID: qemuPid)
     }
 

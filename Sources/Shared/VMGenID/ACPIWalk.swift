@@ -63,7 +63,10 @@ public enum ACPIWalk {
     }
 
     /// The RSDP sits on a 16-byte boundary in the BIOS area 0xE0000-0xFFFFF
-    /// or in the first KiB of the EBDA (segment at 0x40E).
+    /// or in the first KiB of the EBDA (segment at 0x40E). Each area is read
+    /// in the parts that are guest RAM: QEMU splits the BIOS area into
+    /// ranges (the chipset shows some of it read-only), and no read may
+    /// cross from one range into the next.
     static func findRSDP(in memory: some GuestMemory) throws(VMGenIDError) -> RSDP {
         var areas: [(UInt64, Int)] = [(0xe0000, 0x20000)]
         if let segment = try? memory.read(at: 0x40e, count: 2) {
@@ -71,9 +74,9 @@ public enum ACPIWalk {
             if ebda >= 0x400 { areas.insert((ebda, 1024), at: 0) }
         }
         let signature = Array("RSD PTR ".utf8)
-        for (start, length) in areas {
+        for (start, length) in areas.flatMap({ memory.layout.parts(of: $0.0, count: $0.1) }) {
             guard let area = try? memory.read(at: start, count: length) else { continue }
-            var offset = 0
+            var offset = Int((16 - start % 16) % 16)
             while offset + 20 <= area.count {
                 defer { offset += 16 }
                 guard area[offset..<offset + 8].elementsEqual(signature),

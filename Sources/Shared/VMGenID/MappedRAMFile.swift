@@ -15,12 +15,18 @@ public final class MappedRAMFile: GuestMemory, @unchecked Sendable {
     private let base: UnsafeMutableRawPointer
     private let size: Int
 
-    /// Maps the whole file; the layout defaults to q35 with as much RAM as
-    /// the file holds.
-    public init(path: String, layout: GuestRAMLayout? = nil) throws(VMGenIDError) {
+    /// Maps the whole file. `layout` says which guest-physical ranges live
+    /// where in it (from QEMU's memory map: `QEMUMemoryMap.fileLayout`).
+    public convenience init(path: String, layout: GuestRAMLayout) throws(VMGenIDError) {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .system(call: "open", path: path, errno: errno, message: errorText()) }
         defer { close(fd) }
+        try self.init(descriptor: fd, path: path, layout: layout)
+    }
+
+    /// Maps the whole file open at `fd` (left open: the caller closes it;
+    /// the mapping outlives it), for a caller that checked what it opened.
+    public init(descriptor fd: Int32, path: String, layout: GuestRAMLayout) throws(VMGenIDError) {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw .system(call: "fstat", path: path, errno: errno, message: errorText()) }
         let size = Int(info.st_size)
@@ -28,7 +34,6 @@ public final class MappedRAMFile: GuestMemory, @unchecked Sendable {
         guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
             throw .system(call: "mmap", path: path, errno: errno, message: errorText())
         }
-        let layout = layout ?? .q35(ramSize: UInt64(size))
         // A layout that reaches past the file would let a read run off the mapping.
         for region in layout.regions {
             let (end, overflow) = region.backingOffset.addingReportingOverflow(region.length)

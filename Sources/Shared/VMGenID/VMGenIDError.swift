@@ -19,6 +19,8 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
     case noVMClockDevice(searched: Int)
     case vmclockResourceMissing
     case vmclockElsewhere(tables: UInt64, qemu: UInt64)
+    /// QEMU's memory map (`info mtree -f`, `gpa2hva`) cannot be trusted to say where guest RAM is.
+    case memoryMap(String)
 
     public var description: String {
         switch self {
@@ -56,6 +58,8 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .vmclockElsewhere(tables, qemu):
             return "the guest's tables put the VMClock page at 0x\(String(tables, radix: 16)), QEMU's memory map at "
                 + "0x\(String(qemu, radix: 16)); refusing to write either"
+        case let .memoryMap(reason):
+            return "QEMU's memory map: \(reason); refusing to guess where guest RAM is"
         case let .signalVerifyFailed(signal, address, detail):
             return "\(signal) at 0x\(String(address, radix: 16)) does not read back as written: \(detail)"
         }
