@@ -9,7 +9,8 @@
 //   - parsing never traps, and throws nothing but VMGenIDError.memoryMap;
 //   - a parsed map's ranges are in address order, disjoint, non-empty, and
 //     none runs past 2^64; guest RAM is only `ram` ranges and `rom` ranges
-//     of a region also mapped as `ram`;
+//     of a region also mapped as `ram`, plus the RAM beneath the BIOS area
+//     (exactly 0xE0000-0xFFFFF, only where the view shows no guest RAM);
 //   - the file layout of each region holds exactly that region's guest RAM
 //     ranges at their @OFFSET; the process layout, from host addresses
 //     base + offset (wrapping bases included), either is refused with
@@ -52,21 +53,26 @@ public func fuzzMemoryMap(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         checkNoAccessCrossesAnEnd(layout)
     }
     // Host addresses: a base per region name (some near 2^64), plus the offset.
-    let bases = ram.map { range in UInt64(truncatingIfNeeded: range.name.utf8.reduce(5381) { $0 &* 33 &+ Int($1) }) }
-    let hosts = zip(ram, bases).map { range, base in
-        (first: base &+ range.offsetInRegion, last: base &+ range.offsetInRegion &+ (range.length - 1))
+    func base(_ name: String) -> UInt64 { UInt64(truncatingIfNeeded: name.utf8.reduce(5381) { $0 &* 33 &+ Int($1) }) }
+    let translated = map.translatedRAM
+    let hosts = translated.map { range in
+        (first: base(range.name) &+ range.offsetInRegion, last: base(range.name) &+ range.offsetInRegion &+ (range.length - 1))
     }
+    let beneath = ram.first(where: \.isBeneathChipset)
     do {
         let layout = try map.processLayout(hostAddresses: hosts)
-        guard layout.regions.map(\.backingOffset) == hosts.map(\.first) else {
-            invariantFailure("processLayout put ranges elsewhere than their first host address")
-        }
+        let expected = (translated.map(\.start) + (beneath.map { [$0.start] } ?? [])).sorted()
+        guard layout.regions.map(\.guestPhysicalStart) == expected,
+              layout.regions.filter({ $0.guestPhysicalStart != beneath?.start }).map(\.backingOffset)
+                == hosts.map(\.first),
+              beneath.map({ b in layout.backingOffset(of: b.start, count: 1) == base(b.name) &+ b.offsetInRegion }) ?? true
+        else { invariantFailure("processLayout put ranges elsewhere than their first host address") }
         checkNoAccessCrossesAnEnd(layout)
     } catch {
         guard case .memoryMap = error else { invariantFailure("processLayout threw \(error)") }
-        let wraps = zip(ram, hosts).contains { range, host in
+        let wraps = zip(translated, hosts).contains { range, host in
             host.first.addingReportingOverflow(range.length - 1).overflow
-        }
+        } || beneath.map { base($0.name) > UInt64.max - 0x10_0000 } ?? false
         guard wraps else { invariantFailure("processLayout refused consistent host addresses: \(error)") }
     }
     return 0
@@ -86,6 +92,14 @@ func checkRanges(_ map: QEMUMemoryMap) {
     let ramNames = Set(map.ranges.filter { $0.type == "ram" }.map(\.name))
     for range in map.guestRAM where !(range.type == "ram" || (range.type == "rom" && ramNames.contains(range.name))) {
         invariantFailure("guestRAM holds \(range)")
+    }
+    // The RAM beneath the BIOS area: exactly that area, only where the view shows no guest RAM in it.
+    for range in map.guestRAM where range.isBeneathChipset {
+        guard range.start == QEMUMemoryMap.biosArea.lowerBound, range.last == QEMUMemoryMap.biosArea.upperBound,
+              range.offsetInRegion == range.start,
+              !map.translatedRAM.contains(where: { $0.start <= range.last && $0.last >= range.start }) else {
+            invariantFailure("RAM beneath the BIOS area: \(range)")
+        }
     }
 }
 

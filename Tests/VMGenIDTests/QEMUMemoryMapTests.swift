@@ -91,10 +91,45 @@ enum CapturedMemoryMap {
     /// Host addresses as `gpa2hva` would give them: each block at its own
     /// base, each range at base + its offset in the block.
     func hostAddresses(_ map: QEMUMemoryMap, bases: [String: UInt64]) -> [(first: UInt64, last: UInt64)] {
-        map.guestRAM.map { range in
+        map.translatedRAM.map { range in
             let first = bases[range.name]! + range.offsetInRegion
             return (first, first + range.length - 1)
         }
+    }
+
+    /// At reset (and before an incoming state loads) the chipset shows the
+    /// BIOS image at 0xE0000-0xFFFFF; the RAM beneath is what a loaded or
+    /// booted guest has there, so it is guest RAM at its block's offset.
+    @Test func aMapTakenAtResetHasTheRAMBeneathTheBIOSArea() throws {
+        let map = try CapturedMemoryMap.map("pc-3584m-reset")
+        #expect(map.ranges.contains { $0.start == 0xe_0000 && $0.name == "pc.bios" })
+        #expect(try ram(map, "pc.ram") == [[0, 0xb_ffff, 0], [0xe_0000, 0xf_ffff, 0xe_0000],
+                                           [0x10_0000, 0xbfff_ffff, 0x10_0000],
+                                           [0x1_0000_0000, 0x1_1fff_ffff, 0xc000_0000]])
+        #expect(map.translatedRAM.count == 3, "gpa2hva of the BIOS area would give the BIOS image")
+        let layout = try map.processLayout(hostAddresses: hostAddresses(map, bases: ["pc.ram": 0x7f00_0000_0000]))
+        #expect(layout.backingOffset(of: 0xf_5a00, count: 36) == 0x7f00_000f_5a00)
+        #expect(!layout.contains(0xd_fff0, count: 16), "pc.rom is not RAM")
+        #expect(!layout.contains(0xf_fff8, count: 16), "no access crosses from the BIOS area into 1 MiB")
+    }
+
+    /// The RAM beneath is placed from its block's host addresses at 0 and at
+    /// 1 MiB; if those are not one mapping, the map is refused.
+    @Test func theRAMBeneathTheBIOSAreaNeedsOneMappingFrom0To1MiB() throws {
+        let map = try CapturedMemoryMap.map("pc-3584m-reset")
+        var addresses = hostAddresses(map, bases: ["pc.ram": 0x7f00_0000_0000])
+        addresses[1] = (addresses[1].first + 0x1000, addresses[1].last + 0x1000)
+        #expect(throws: VMGenIDError.memoryMap("block pc.ram is not one mapping from 0 to 1 MiB: "
+                + "the RAM beneath the BIOS area cannot be placed")) {
+            try map.processLayout(hostAddresses: addresses)
+        }
+    }
+
+    /// Once the firmware (or a loaded state) shows RAM there, the view is used as it is.
+    @Test func aBootedMapNeedsNothingBeneath() throws {
+        let map = try CapturedMemoryMap.map("pc-3584m")
+        #expect(!map.guestRAM.contains { $0.isBeneathChipset })
+        #expect(map.translatedRAM == map.guestRAM)
     }
 
     @Test func numaTranslatesEachNodeThroughItsOwnBlock() throws {

@@ -12,11 +12,12 @@ public enum QEMUGuestRAM {
     }
 
     /// Guest RAM in QEMU's address space, for /proc/PID/mem: the host
-    /// address of the first and of the last byte of every RAM range, which
-    /// must be one contiguous mapping (`QEMUMemoryMap.processLayout`).
+    /// address of the first and of the last byte of every RAM range QEMU
+    /// translates, each of which must be one contiguous mapping
+    /// (`QEMUMemoryMap.processLayout`).
     public static func processLayout(of map: QEMUMemoryMap, monitor: any QEMUMonitor) async throws -> GuestRAMLayout {
         var hostAddresses: [(first: UInt64, last: UInt64)] = []
-        for range in map.guestRAM {
+        for range in map.translatedRAM {
             hostAddresses.append((try await hostAddress(of: range.start, monitor: monitor),
                                   try await hostAddress(of: range.last, monitor: monitor)))
         }

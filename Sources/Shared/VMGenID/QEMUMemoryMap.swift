@@ -18,13 +18,18 @@ public struct QEMUMemoryMap: Sendable, Equatable {
         public let name: String
         /// Where `start` lies inside the memory region `name` (its `@OFFSET`).
         public let offsetInRegion: UInt64
+        /// RAM the flat view hides behind what the chipset shows there
+        /// (`QEMUMemoryMap.biosArea`); never a line of QEMU's.
+        public let isBeneathChipset: Bool
 
-        public init(start: UInt64, length: UInt64, type: String, name: String, offsetInRegion: UInt64) {
+        public init(start: UInt64, length: UInt64, type: String, name: String, offsetInRegion: UInt64,
+                    isBeneathChipset: Bool = false) {
             self.start = start
             self.length = length
             self.type = type
             self.name = name
             self.offsetInRegion = offsetInRegion
+            self.isBeneathChipset = isBeneathChipset
         }
 
         /// The guest-physical address of the last byte.
@@ -123,14 +128,50 @@ public struct QEMUMemoryMap: Sendable, Equatable {
     /// - `rom` of a region that is also mapped as `ram` in this view: guest
     ///   RAM that the chipset (PAM) shows read-only, where SeaBIOS leaves
     ///   its F-segment with the RSDP. Same RAM block, same bytes.
+    /// - the RAM beneath the BIOS area, when the view shows firmware there
+    ///   (`ramBeneathBIOSArea`).
     /// Refused: `rom` of a region never mapped as RAM (firmware images such
     /// as pc.bios, option ROMs: nothing genid looks for is there), `romd`
     /// (a device decides what a read returns, e.g. flash in command mode),
     /// `ramd` (device memory such as a passed-through BAR, reads may have
     /// side effects), `nv-` ranges, `i/o` and anything else.
     public var guestRAM: [Range] {
+        let ram = viewedRAM
+        guard let beneath = ramBeneathBIOSArea(viewed: ram) else { return ram }
+        return (ram + [beneath]).sorted { $0.start < $1.start }
+    }
+
+    /// The guest RAM ranges whose host addresses QEMU gives (`gpa2hva` of
+    /// each end): all but the RAM beneath the BIOS area, where `gpa2hva`
+    /// would translate what the chipset shows instead.
+    public var translatedRAM: [Range] { guestRAM.filter { !$0.isBeneathChipset } }
+
+    private var viewedRAM: [Range] {
         let ramNames = Set(ranges.filter { $0.type == "ram" }.map(\.name))
         return ranges.filter { $0.type == "ram" || ($0.type == "rom" && ramNames.contains($0.name)) }
+    }
+
+    /// 0xE0000-0xFFFFF: where the firmware leaves the RSDP.
+    public static let biosArea: ClosedRange<UInt64> = 0xe_0000...0xf_ffff
+    static let oneMiB: UInt64 = 0x10_0000
+
+    /// At reset, and in a QEMU waiting for an incoming state, the chipset
+    /// (PAM) shows the firmware image in the BIOS area; the bytes the
+    /// guest's OS reads there (SeaBIOS shadows itself into RAM and leaves
+    /// the RSDP in it) are in the RAM block beneath, which a state load or
+    /// the firmware switches back into view. A map taken before either
+    /// would otherwise hold no RSDP. When the block that holds low memory
+    /// (the `ram` range at 0, offset 0) also holds the RAM at 1 MiB (offset
+    /// 1 MiB), it runs unbroken beneath the BIOS area: that is the range.
+    /// Nil when the view shows any guest RAM in the BIOS area itself.
+    private func ramBeneathBIOSArea(viewed ram: [Range]) -> Range? {
+        let area = Self.biosArea
+        guard !ram.contains(where: { $0.start <= area.upperBound && $0.last >= area.lowerBound }),
+              let low = ram.first(where: { $0.start == 0 && $0.offsetInRegion == 0 && $0.type == "ram" }),
+              ram.contains(where: { $0.name == low.name && $0.type == "ram" && $0.start == Self.oneMiB
+                  && $0.offsetInRegion == Self.oneMiB }) else { return nil }
+        return Range(start: area.lowerBound, length: area.upperBound - area.lowerBound + 1, type: "ram",
+                     name: low.name, offsetInRegion: area.lowerBound, isBeneathChipset: true)
     }
 
     /// The RAM range named `name` (a device page such as "vmclock_page").
@@ -151,10 +192,13 @@ public struct QEMUMemoryMap: Sendable, Equatable {
 
     /// Guest RAM in QEMU's address space: `hostAddresses[i]` are QEMU's
     /// host virtual addresses (`gpa2hva`) of the first and the last byte of
-    /// `guestRAM[i]`. A range whose last byte is not where its first plus
+    /// `translatedRAM[i]`. A range whose last byte is not where its first plus
     /// its length puts it is not one contiguous mapping: the map is refused.
+    /// The RAM beneath the BIOS area lies at its block's offset from where
+    /// the block starts, once the block is seen to be one mapping from 0 to
+    /// 1 MiB (its range at 1 MiB starts 1 MiB after its range at 0).
     public func processLayout(hostAddresses: [(first: UInt64, last: UInt64)]) throws(VMGenIDError) -> GuestRAMLayout {
-        let ram = guestRAM
+        let ram = translatedRAM
         guard hostAddresses.count == ram.count else {
             throw .memoryMap("\(hostAddresses.count) host addresses for \(ram.count) RAM ranges")
         }
@@ -168,7 +212,23 @@ public struct QEMUMemoryMap: Sendable, Equatable {
             }
             regions.append(.init(guestPhysicalStart: range.start, length: range.length, backingOffset: host.first))
         }
-        return GuestRAMLayout(regions: regions)
+        if let beneath = guestRAM.first(where: \.isBeneathChipset) {
+            regions.append(try Self.region(beneath, translated: zip(ram, hostAddresses).map { ($0, $1.first) }))
+        }
+        return GuestRAMLayout(regions: regions.sorted { $0.guestPhysicalStart < $1.guestPhysicalStart })
+    }
+
+    /// The host address of the RAM beneath the BIOS area, from those of its
+    /// block's ranges at 0 and at 1 MiB.
+    private static func region(_ beneath: Range, translated: [(Range, UInt64)]) throws(VMGenIDError)
+        -> GuestRAMLayout.Region {
+        guard let low = translated.first(where: { $0.0.name == beneath.name && $0.0.start == 0 })?.1,
+              let high = translated.first(where: { $0.0.name == beneath.name && $0.0.start == oneMiB })?.1,
+              low <= UInt64.max - oneMiB, high == low + oneMiB else {
+            throw .memoryMap("block \(beneath.name) is not one mapping from 0 to 1 MiB: "
+                + "the RAM beneath the BIOS area cannot be placed")
+        }
+        return .init(guestPhysicalStart: beneath.start, length: beneath.length, backingOffset: low + beneath.offsetInRegion)
     }
 }
 
