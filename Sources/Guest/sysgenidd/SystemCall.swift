@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import VMGenID
 
 /// A failed system call, named with its errno so the console log says why.
 struct SystemCallError: Error, CustomStringConvertible {
@@ -21,21 +22,11 @@ struct SystemCallError: Error, CustomStringConvertible {
 
 /// Reads a whole (small) file such as a sysfs attribute or an ACPI table.
 func readWholeFile(_ path: String, limit: Int = 1 << 20) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw SystemCallError("open", path) }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while bytes.count < limit {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            throw SystemCallError("read", path)
-        }
-        if count == 0 { break }
-        bytes.append(contentsOf: chunk[0..<count])
+    do {
+        return try WholeFile.read(path, limit: limit)
+    } catch .call(let call, _, let code) {
+        throw SystemCallError(call, path, code: code)
     }
-    return bytes
 }
 
 /// Names in a directory, without "." and "..".

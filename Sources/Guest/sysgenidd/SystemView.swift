@@ -46,7 +46,7 @@ enum SystemView {
         var names = utsname()
         uname(&names)
         let release = withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard let bytes = try? readWholeFile("/lib/modules/\(release)/modules.dep") else { return nil }
+        guard let bytes = try? readWholeFile("/lib/modules/\(release)/modules.dep", limit: 1 << 24) else { return nil }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let path = line[..<colon]

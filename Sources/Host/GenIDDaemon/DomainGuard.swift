@@ -164,7 +164,13 @@ actor DomainGuard {
     }
 
     private func conclude(_ outcome: ActionOutcome, for domain: DomainObservation) async {
-        if let note = outcome.note { notes[domain.name, default: Note()].lastError = note }
+        if let note = outcome.note {
+            // Said once per change: the checks after every event repeat it.
+            if notes[domain.name]?.lastError != note {
+                logger.warning("not verified", metadata: ["domain": "\(domain.name)", "why": "\(note)"])
+            }
+            notes[domain.name, default: Note()].lastError = note
+        }
         if let rotation = outcome.rotation {
             notes[domain.name, default: Note()].lastAction =
                 "\(rotation.event.rawValue) \(rotation.source): \(rotation.value)"

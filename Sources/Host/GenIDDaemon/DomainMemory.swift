@@ -73,7 +73,7 @@ enum DomainMemory {
         }
     }
 
-    /// QEMU `pid`'s shared memfds, mapped, or nil when it shares none. The
+    /// QEMU `pid`'s shared memfds, mapped, or nil when it holds none. The
     /// layout comes from the cache unless `refresh` (or the process is new).
     static func sharedMemory(pid: Int32, monitor: any QEMUMonitor, domain: String,
                              refresh: Bool) async throws -> (any GuestMemory)? {
@@ -99,7 +99,11 @@ enum DomainMemory {
             layouts.withLock { $0[pid] = (process, found) }
             parts = found
         }
-        return parts.isEmpty ? nil : try mapped(parts, memfds: memfds, domain: domain)
+        guard !parts.isEmpty else {
+            throw DaemonError.guestMemory(domain: domain, reason: "QEMU holds a memfd, but none of its RAM ranges "
+                + "lies in a shared mapping of one (<access mode='shared'/> missing?)")
+        }
+        return try mapped(parts, memfds: memfds, domain: domain)
     }
 
     /// The ranges of `hostLayout` (backing offsets: QEMU's host addresses)
@@ -127,9 +131,12 @@ enum DomainMemory {
     }
 
     private static func memfdParts(domain: String, pid: Int32, hostLayout: GuestRAMLayout) throws -> [MemfdPart] {
-        let path = "/proc/\(pid)/maps"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DaemonError.guestMemory(domain: domain, reason: "cannot read \(path) (is genidd root?)")
+        let text: String
+        do {
+            // QEMU makes its own mappings: bounded, like any input of its.
+            text = try WholeFile.text("/proc/\(pid)/maps", limit: 1 << 24)
+        } catch {
+            throw DaemonError.guestMemory(domain: domain, reason: "\(error) (is genidd root?)")
         }
         return memfdParts(hostLayout: hostLayout, mappings: ProcessMapping.parse(text))
     }
