@@ -16,8 +16,9 @@
 //     `agentMaximumLineLength`, where it is refused as too long;
 //   - a response's keys are [a-z0-9_]; an event's own line is an event to
 //     the host again;
-//   - `wait-ready` and `slow-watcher` arguments accepted are in bounds, and
-//     what a host builds of them parses back the same; `system` units
+//   - the verbs' arguments accepted (`wait-ready`, `wait-watchers`,
+//     `conformance`, `bench`, `slow-watcher`) are in bounds, and what a host
+//     builds of them parses back the same; `system` units
 //     accepted are unit names that cannot be read as systemctl options;
 //     every argument's `unit_` key is a response key.
 
@@ -67,6 +68,17 @@ private func checkGuestSide(_ text: String) {
     let arguments = request.arguments
     if let parsed = WaitReadyArguments(arguments) {
         require(WaitReadyArguments(parsed.arguments) == parsed, "wait-ready arguments do not round-trip: \(arguments)")
+    }
+    if let parsed = WaitWatchersArguments(arguments) {
+        require(WaitWatchersArguments(parsed.arguments) == parsed, "wait-watchers arguments do not round-trip: \(arguments)")
+    }
+    if let parsed = ConformanceArguments(arguments) {
+        require(ConformanceArguments(parsed.arguments) == parsed, "conformance arguments do not round-trip: \(arguments)")
+    }
+    if let parsed = BenchArguments(arguments) {
+        require((1...BenchArguments.maximum).contains(parsed.mmapLoads) && (1...BenchArguments.maximum).contains(parsed.reads),
+                "bench counts out of bounds: \(parsed)")
+        require(BenchArguments(parsed.arguments) == parsed, "bench arguments do not round-trip: \(arguments)")
     }
     if let parsed = SlowWatcherArguments(arguments) {
         require(parsed.ackDelayMilliseconds <= SlowWatcherArguments.maximumDelayMilliseconds, "slow-watcher delay out of bounds")
