@@ -81,7 +81,7 @@ test: images newer-images debian-image
 	.build/debug/genidctl history --check --ledger $(GENID_LAB_BUILD_DIR)/ledger.sqlite > /dev/null; \
 	FUZZ_SECONDS=10 FUZZ_CORPUS_DIR=$(FUZZ_CACHE) $(MAKE) fuzz
 
-# libFuzzer on the ACPI walk and the QMP parser, FUZZ_SECONDS (20) each.
+# libFuzzer on every parser of hostile input (Fuzz/README.md), FUZZ_SECONDS (20) each.
 # make test gives each 10 s on a corpus kept outside the clone, which grows
 # from run to run (a fresh machine starts from Fuzz/corpus).
 FUZZ_CACHE ?= /var/cache/genid/fuzz-corpus

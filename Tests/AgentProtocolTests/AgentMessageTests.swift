@@ -69,6 +69,29 @@ import Testing
         let line = "1 ok a=" + String(repeating: "x", count: agentMaximumLineLength)
         #expect(throws: AgentProtocolError.self) { try AgentResponse(line: line) }
     }
+
+    /// Found by the agent-message fuzz target's bound: a refusal quoted the
+    /// whole offending word (3 KB here, up to 64 KiB), and `prefix(200)`
+    /// of a line whose one Character holds thousands of combining marks is
+    /// that whole line.
+    @Test(arguments: ["1 ok " + String(repeating: "x", count: 3000),
+                      "1 ok a" + String(repeating: "\u{301}", count: 3000)])
+    func refusalsQuoteABoundedExcerpt(_ line: String) {
+        do {
+            _ = try AgentResponse(line: line)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description.utf8.count <= 2048)
+        }
+    }
+
+    @Test func hostSortsLinesIntoEventsResponsesAndDropped() {
+        #expect(AgentIncoming(line: "0 event wakeup generation=3") ==
+            .event(AgentEvent(name: "wakeup", fields: [AgentField("generation", "3")])))
+        #expect(AgentIncoming(line: "2 ok a=1") == .response(AgentResponse(id: 2, outcome: .ok([AgentField("a", "1")]))))
+        #expect(AgentIncoming(line: "0 event %G") == .dropped)
+        #expect(AgentIncoming(line: "2 maybe") == .dropped)
+    }
 }
 
 @Suite struct LineEndingTests {

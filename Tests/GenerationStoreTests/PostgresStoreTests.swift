@@ -169,11 +169,11 @@ struct PostgresStoreTests {
             ("/var/lib/genid/ledger.sqlite", "is not a PostgreSQL URL"),
             ("postgres://localhost/genid", "names no user"),
             ("postgres://genid@localhost", "names no database"),
-            ("postgres://genid@localhost/genid?sslmode=verify", "sslmode 'verify' is not one of"),
+            ("postgres://genid@localhost/genid?sslmode=verify", "sslmode 'verify', which is not one of"),
             ("postgres://genid@localhost/genid?sslmode=prefer", "falls back to plaintext"),
             ("postgres://genid@localhost/genid?sslmode=allow", "falls back to plaintext"),
             ("postgres://genid@localhost/genid?sslmod=disable", "unknown parameter 'sslmod'"),
-            ("postgres://genid@localhost/genid?sslcert=/etc/hostname", "sslcert and sslkey go together"),
+            ("postgres://genid@localhost/genid?sslcert=/etc/hostname", "sslcert and sslkey: they go together"),
             ("postgres://genid@localhost/genid?sslrootcert=/nonexistent", "sslrootcert '/nonexistent'"),
             ("postgres://genid:pw@localhost/genid?passwordFile=/etc/hostname", "one way"),
         ] {

@@ -191,6 +191,33 @@ import Testing
         #expect(throws: ProviderProtocolError.self) { try ProviderReply(line: "maybe") }
         #expect(throws: ProviderProtocolError.self) { try ProviderReply(line: "ok novalue") }
     }
+
+    /// Found by the provider-request fuzz target: "\r\n" is one Character,
+    /// equal to neither "\r" nor "\n", so it went through into the reply.
+    @Test func anErrorReplyIsOneLineWhateverItsMessage() {
+        #expect(ProviderReply.error(.EINVAL, "a\r\nb\nc\rd").line == "err EINVAL a  b c d\n")
+    }
+
+    /// Lines are cut and parsed the same however recv() splits them, and a
+    /// line longer than the limit ends the connection whether or not its
+    /// newline came (lines of up to twice the limit used to be parsed).
+    @Test func theReaderCutsLinesAndBoundsThem() {
+        var reader = ProviderRequestReader()
+        reader.append(Array("hello\nread 4 non".utf8))
+        #expect(reader.next() == .request(.hello))
+        #expect(reader.next() == nil)
+        reader.append(Array("block\nbogus\n".utf8))
+        #expect(reader.next() == .request(.read(count: 4, nonBlocking: true)))
+        #expect(reader.next() == .refused(.malformed("unknown verb 'bogus'")))
+        #expect(reader.next() == nil)
+
+        var long = ProviderRequestReader()
+        long.append(Array(("read " + String(repeating: "9", count: ProviderRequest.maximumLineLength) + "\n").utf8))
+        #expect(long.next() == .tooLong)
+        var partial = ProviderRequestReader()
+        partial.append([UInt8](repeating: UInt8(ascii: "x"), count: ProviderRequest.maximumLineLength + 1))
+        #expect(partial.next() == .tooLong)
+    }
 }
 
 /// The provider's deadlines from clients' timeouts: clamped like the

@@ -131,9 +131,11 @@ public enum ProviderReply: Equatable, Sendable {
         case .ok(let fields):
             return (["ok"] + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " ") + "\n"
         case let .error(errno, message):
-            // The message is free text on one line.
-            let clean = String(message.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
-            return "err \(errno.name)\(clean.isEmpty ? "" : " " + clean)\n"
+            // The message is free text on one line. Scalars, not Characters:
+            // "\r\n" is one Character, equal to neither.
+            var clean = String.UnicodeScalarView()
+            clean.append(contentsOf: message.unicodeScalars.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+            return "err \(errno.name)\(clean.isEmpty ? "" : " " + String(clean))\n"
         case .event(let counter):
             return "event SYSGENID=\(counter)\n"
         }

@@ -71,11 +71,13 @@ final class AgentServer: @unchecked Sendable {
         case .watchers:
             answer(request, context.watchers())
         case .waitWatchers:
-            guard request.arguments.count == 1, let timeout = UInt32(request.arguments[0]) else {
-                answer(request, .error("usage: wait-watchers <timeout_ms> (0 = no timeout)"))
+            guard let parsed = WaitWatchersArguments(request.arguments) else {
+                answer(request, .error(WaitWatchersArguments.usage))
                 return
             }
-            PosixThread.detach { [self] in answer(request, context.waitWatchers(timeoutMilliseconds: timeout)) }
+            PosixThread.detach { [self] in
+                answer(request, context.waitWatchers(timeoutMilliseconds: parsed.timeoutMilliseconds))
+            }
         case .waitReady:
             guard let parsed = WaitReadyArguments(request.arguments), let value = GenerationID(parsed.value) else {
                 answer(request, .error(WaitReadyArguments.usage))
@@ -103,15 +105,12 @@ final class AgentServer: @unchecked Sendable {
                 answer(request, .error("\(error.errno.name) \(error)"))
             }
         case .conformance:
-            guard (1...2).contains(request.arguments.count),
-                  let kind = SysGenIDProviderKind(rawValue: request.arguments[0] == "module" ? "device" : request.arguments[0]),
-                  request.arguments.count == 1 || request.arguments[1] == "fresh"
-            else {
-                answer(request, .error("usage: conformance device|userspace [fresh]"))
+            guard let parsed = ConformanceArguments(request.arguments) else {
+                answer(request, .error(ConformanceArguments.usage))
                 return
             }
-            let fresh = request.arguments.count == 2
-            PosixThread.detach { [self] in answer(request, context.conformance(kind: kind, fresh: fresh)) }
+            let kind: SysGenIDProviderKind = parsed.suite == .device ? .device : .userspace
+            PosixThread.detach { [self] in answer(request, context.conformance(kind: kind, fresh: parsed.fresh)) }
         case .system:
             if let error = AgentSystemField.argumentsError(request.arguments) {
                 answer(request, .error(error))
@@ -134,17 +133,16 @@ final class AgentServer: @unchecked Sendable {
                 answer(request, .error("\(error.errno.name) \(error)"))
             }
         case .bench:
-            let numbers = request.arguments.map { Int($0) }
-            guard numbers.count <= 2, numbers.allSatisfy({ $0.map { $0 > 0 && $0 <= 100_000_000 } ?? false }),
-                  let active = context.active else {
-                answer(request, .error(context.active == nil ? "ENODEV no sysgenid provider in this guest"
-                                                             : "usage: bench [mmap_loads] [reads]"))
+            guard let active = context.active else {
+                answer(request, .error("ENODEV no sysgenid provider in this guest"))
                 return
             }
-            let loads = numbers.first.flatMap { $0 } ?? 100_000
-            let reads = numbers.count > 1 ? numbers[1]! : 2_000
+            guard let parsed = BenchArguments(request.arguments) else {
+                answer(request, .error(BenchArguments.usage))
+                return
+            }
             PosixThread.detach { [self] in
-                answer(request, GuestProbes.bench(provider: active, mmapLoads: loads, reads: reads))
+                answer(request, GuestProbes.bench(provider: active, mmapLoads: parsed.mmapLoads, reads: parsed.reads))
             }
         }
     }

@@ -11,7 +11,7 @@ final class ProviderConnection {
     let id: Int
     /// Taken at accept, never looked up again (PeerCredentials).
     let peer: PeerCredentials
-    private var input: [UInt8] = []
+    private var reader = ProviderRequestReader()
     private var output: [UInt8] = []
 
     /// A blocking request waiting for its condition (and deadline, ms).
@@ -41,7 +41,7 @@ final class ProviderConnection {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count == 0 { return false }  // closed: close()
             if count < 0 { return errno == EINTR || errno == EAGAIN }
-            input += chunk[..<count]
+            reader.append(chunk[..<count])
             if !processInput() { return false }
         } else if events & Int16(POLLHUP | POLLERR) != 0 {
             return false
@@ -59,15 +59,17 @@ final class ProviderConnection {
 
     /// Handles every complete line; false to drop the connection.
     private func processInput() -> Bool {
-        while let newline = input.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = String(decoding: input[..<newline], as: UTF8.self)
-            input.removeSubrange(...newline)
+        while let item = reader.next() {
             let request: ProviderRequest
-            do {
-                request = try ProviderRequest(line: line)
-            } catch {
+            switch item {
+            case .request(let parsed):
+                request = parsed
+            case .refused(let error):
                 if pending == nil { send(.error(.EINVAL, "\(error)")) }
                 continue
+            case .tooLong:
+                send(.error(.EINVAL, "line too long"))
+                return false
             }
             if request == .cancel {
                 // Like a signal: the blocked call ends with EINTR. A cancel
@@ -83,10 +85,6 @@ final class ProviderConnection {
                 return false
             }
             handle(request)
-        }
-        if input.count > ProviderRequest.maximumLineLength {
-            send(.error(.EINVAL, "line too long"))
-            return false
         }
         return true
     }

@@ -12,6 +12,9 @@ struct ControlConnection: Sendable {
     static let replyDeadlineSeconds = 10
 
     let fd: Int32
+    /// poll(2) on one descriptor for up to the given ms; a test puts a
+    /// failing one in its place.
+    var wait: @Sendable (inout pollfd, Int32) -> Int32 = { poll(&$0, 1, $1) }
 
     /// Reads one line, whole by `deadline` however slowly it trickles in
     /// (one deadline for the request, not one per read). A late, long or
@@ -26,9 +29,23 @@ struct ControlConnection: Sendable {
                 return nil
             }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(clamping: Int64((left.seconds * 1000).rounded(.up))))
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { continue }  // the deadline check above answers
+            let ready = wait(&poller, Int32(clamping: Int64((left.seconds * 1000).rounded(.up))))
+            if ready < 0 {
+                // Any error but a signal comes back at once, every time:
+                // polling on would spin until the deadline.
+                if errno == EINTR { continue }
+                reply(.failure("cannot wait for the request: \(String(cString: strerror(errno)))"))
+                return nil
+            }
+            guard ready > 0 else { continue }  // timed out: the deadline check above answers
+            // Not open: nothing to answer, nor to close (its number may be another's by now).
+            if poller.revents & Int16(POLLNVAL) != 0 { return nil }
+            // An error, or a hang-up with nothing left to read, ends it now.
+            if poller.revents & Int16(POLLERR) != 0
+                || poller.revents & Int16(POLLHUP) != 0 && poller.revents & Int16(POLLIN) == 0 {
+                reply(.failure("no request line received"))
+                return nil
+            }
             let count = read(fd, &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
             guard count > 0, received.count + count <= Self.maximumRequestBytes else {

@@ -11,18 +11,29 @@ public enum LedgerURLPassword {
     /// form of a ledger location that messages, logs and `--check-config` show.
     public static func redacting(_ location: String) -> String {
         guard let range = passwordRange(in: location) else { return location }
-        return location.replacingCharacters(in: range, with: "***")
+        let scalars = location.unicodeScalars
+        var shown = String.UnicodeScalarView(scalars[..<range.lowerBound])
+        shown.append(contentsOf: "***".unicodeScalars)
+        shown.append(contentsOf: scalars[range.upperBound...])
+        return String(shown)
     }
 
-    /// From after the first `:` of the user part up to its last `@`. The
-    /// user part ends at the last `@` before the query, not at the first
-    /// `/`: a password someone forgot to percent-encode may hold a `/`.
+    /// From after the first `:` of the user part up to its last `@`: the
+    /// last `@` before the first `/` that follows an `@` (where the database
+    /// starts), since a password someone forgot to percent-encode may hold
+    /// `/`, `?`, `#` and `@` (a `?` in it used to end the search early, and
+    /// the password was shown). One with an `@` and, after it, a `/` reads
+    /// as a user part that ends at that `@`: such a password must be
+    /// percent-encoded to be hidden. Unicode scalars, as a URL parser reads them:
+    /// "@" and a combining mark after it are one Character, which is not "@".
     private static func passwordRange(in location: String) -> Range<String.Index>? {
-        guard let scheme = location.range(of: "://") else { return nil }
-        let rest = location[scheme.upperBound...]
-        let beforeQuery = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
-        guard let at = beforeQuery.lastIndex(of: "@"),
-              let colon = beforeQuery[..<at].firstIndex(of: ":") else { return nil }
-        return location.index(after: colon)..<at
+        let scalars = location.unicodeScalars
+        guard let slashes = scalars.indices.first(where: { scalars[$0...].starts(with: "://".unicodeScalars) })
+        else { return nil }
+        let rest = scalars[scalars.index(slashes, offsetBy: 3)...]
+        guard let firstAt = rest.firstIndex(of: "@") else { return nil }
+        let path = rest[firstAt...].firstIndex(of: "/") ?? rest.endIndex
+        guard let at = rest[..<path].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") else { return nil }
+        return scalars.index(after: colon)..<at
     }
 }

@@ -155,12 +155,11 @@ public final class AgentClient: Sendable {
     }
 
     private func received(_ line: String, at instant: ContinuousClock.Instant) {
-        if line.hasPrefix("0 event "), let event = try? AgentEvent(line: line) {
-            deliver(ReceivedEvent(event: event, arrivedAt: instant))
-            return
+        switch AgentIncoming(line: line) {
+        case .event(let event): deliver(ReceivedEvent(event: event, arrivedAt: instant))
+        case .response(let response): complete(response.id, with: .success(response))
+        case .dropped: break
         }
-        guard let response = try? AgentResponse(line: line) else { return }  // not ours to answer
-        complete(response.id, with: .success(response))
     }
 
     private func deliver(_ received: ReceivedEvent) {

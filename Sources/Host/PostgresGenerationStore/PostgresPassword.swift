@@ -11,22 +11,19 @@ struct PostgresPassword {
     /// What genidd logs once at start: where the password is exposed.
     var warnings: [String] = []
 
-    init(url: String?, file: String?, credential: String?,
+    init(_ source: PostgresURL.PasswordSource?,
          environment: [String: String] = ProcessInfo.processInfo.environment) throws(StoreError) {
-        guard [url, file, credential].compactMap({ $0 }).count <= 1 else {
-            throw .invalidArgument("give the ledger password one way: in the URL, passwordFile= or passwordCredential=")
-        }
-        if let url {
+        switch source {
+        case nil: break
+        case .url(let url):
             password = url
             warnings.append("the fleet ledger's password is in its URL, where ps, logs of the command line and "
                 + "the configuration file show it; use passwordFile=FILE or passwordCredential=NAME instead")
-        } else if let file {
+        case .file(let file):
             password = try Self.read(file, "passwordFile")
             warnings += Self.exposure(of: file)
-        } else if let credential {
-            guard !credential.isEmpty, !credential.contains("/") else {
-                throw .invalidArgument("passwordCredential '\(credential)' is not a credential name")
-            }
+        case .credential(let credential):
+            // PostgresURL checked the name: no "/", not empty.
             guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else {
                 throw .invalidArgument("passwordCredential=\(credential) needs $CREDENTIALS_DIRECTORY, which "
                     + "systemd sets for a unit with LoadCredential=\(credential):FILE")

@@ -14,26 +14,21 @@ import PostgresNIO
 /// `prefer` and `allow` are refused: both connect in plaintext to a server
 /// (or a man in the middle) that declines TLS, and nothing tells anyone.
 enum PostgresTLS {
-    static let modes = ["disable", "require", "verify-ca", "verify-full"]
-
     struct Files {
         var rootCertificate: String?
         var certificate: String?
         var key: String?
     }
 
-    static func make(mode: String, files: Files) throws(StoreError) -> PostgresConnection.Configuration.TLS {
+    /// `mode` and the pairing of `sslcert` with `sslkey` are checked already
+    /// (`PostgresURL`); this reads the files.
+    static func make(mode: SSLMode, files: Files) throws(StoreError) -> PostgresConnection.Configuration.TLS {
         let verification: CertificateVerification
         switch mode {
-        case "disable": return .disable
-        case "require": verification = files.rootCertificate == nil ? .none : .noHostnameVerification
-        case "verify-ca": verification = .noHostnameVerification
-        case "verify-full": verification = .fullVerification
-        case "prefer", "allow":
-            throw .invalidArgument("sslmode '\(mode)' is refused: it falls back to plaintext when the server (or "
-                + "anyone in between) declines TLS; use require, verify-ca or verify-full (or disable, knowingly)")
-        default:
-            throw .invalidArgument("sslmode '\(mode)' is not one of \(modes.joined(separator: ", "))")
+        case .disable: return .disable
+        case .require: verification = files.rootCertificate == nil ? .none : .noHostnameVerification
+        case .verifyCA: verification = .noHostnameVerification
+        case .verifyFull: verification = .fullVerification
         }
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
@@ -41,17 +36,13 @@ enum PostgresTLS {
         if let root = files.rootCertificate {
             configuration.trustRoots = .certificates(try certificates(root, "sslrootcert"))
         }
-        switch (files.certificate, files.key) {
-        case (nil, nil): break
-        case let (certificate?, key?):
+        if let certificate = files.certificate, let key = files.key {
             configuration.certificateChain = try certificates(certificate, "sslcert").map { .certificate($0) }
             do {
                 configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
             } catch {
                 throw .invalidArgument("sslkey '\(key)': cannot read a PEM private key (\(error))")
             }
-        default:
-            throw .invalidArgument("sslcert and sslkey go together: give both, or neither")
         }
         do {
             return .require(try NIOSSLContext(configuration: configuration))

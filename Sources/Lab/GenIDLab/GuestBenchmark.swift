@@ -120,7 +120,8 @@ public struct GuestBenchmark: Sendable {
             }
 
             progress("\(provider.rawValue): measuring mmap and read() costs in the guest")
-            let bench = try await machine.ask(.bench, arguments: [String(mmapLoads), String(reads)], timeout: .seconds(300))
+            let bench = try await machine.ask(.bench, arguments: BenchArguments(mmapLoads: mmapLoads, reads: reads).arguments,
+                                              timeout: .seconds(300))
             func number(_ key: String) throws -> Double {
                 guard let value = bench[key].flatMap(Double.init) else {
                     throw LabError.agentProtocol("bench answered without \(key)")

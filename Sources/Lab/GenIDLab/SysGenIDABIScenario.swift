@@ -68,7 +68,8 @@ public struct SysGenIDABIScenario: Sendable {
                      provider == .module ? known == "0" : (known == "1" && watchers[AgentSysGenIDField.outdated] == "0"),
                      "watchers_known \(known ?? "absent"), tracked \(watchers[AgentSysGenIDField.tracked] ?? "-"), "
                         + "outdated \(watchers[AgentSysGenIDField.outdated] ?? "-")")
-        let wait = try await agent.request(.waitWatchers, arguments: ["2000"], timeout: .seconds(30))
+        let wait = try await agent.request(.waitWatchers, arguments: WaitWatchersArguments(timeoutMilliseconds: 2000).arguments,
+                                              timeout: .seconds(30))
         var detail = "elapsed \(wait[AgentSysGenIDField.elapsedMilliseconds] ?? "-") ms"
         if case .error(let message) = wait.outcome { detail = message }
         report.check("agent wait-watchers returns at once with no outdated watcher",

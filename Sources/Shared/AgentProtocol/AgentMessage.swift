@@ -157,10 +157,21 @@ public enum AgentProtocolError: Error, Equatable, Sendable, CustomStringConverti
     public var description: String {
         switch self {
         case let .malformed(line, reason):
-            return "malformed agent message (\(reason)): \(line.prefix(200))"
+            return "malformed agent message (\(excerpt(reason))): \(excerpt(line))"
         case let .badEncoding(word):
-            return "bad percent-encoding in agent message: \(word.prefix(200))"
+            return "bad percent-encoding in agent message: \(excerpt(word))"
         }
+    }
+
+    /// At most 200 Unicode scalars of `text`: reasons quote the words of a
+    /// line up to 64 KiB, and one Character may hold any number of scalars,
+    /// so `prefix(200)` alone bounds nothing.
+    private func excerpt(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        guard scalars.count > 200 else { return text }
+        var cut = String.UnicodeScalarView()
+        cut.append(contentsOf: scalars.prefix(200))
+        return String(cut) + "…"
     }
 }
 
