@@ -145,7 +145,7 @@ let package = Package(
                     dependencies: ["GenIDHost", "GenerationStore", "GuestMemoryFixtures", "QMP", "VMGenID"]),
         .testTarget(name: "GenIDDaemonTests",
                     dependencies: ["GenIDControl", "GenIDDaemon", "GenIDHost", "GenIDPolicy", "GenerationStore",
-                                   "GuestMemoryFixtures", "VMGenID", logging]),
+                                   "GuestMemoryFixtures", "Libvirt", "VMGenID", logging]),
         .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
         // sysgenidd and sysgenidctl as built, run on this machine as root:
         // hooks' trust and descriptors, the provider's TRIGGER rights and
