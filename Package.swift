@@ -116,8 +116,8 @@ let package = Package(
         .target(
             name: "GenIDLab",
             dependencies: [
-                "AgentProtocol", "GenIDControl", "GenIDHost", "GenerationStore", "GuestAgent", "Libvirt", "OpenLedger",
-                "QMP", "SQLiteGenerationStore", "VMGenID", nioCore, nioPosix,
+                "AgentProtocol", "GenIDControl", "GenIDDaemon", "GenIDHost", "GenerationStore", "GuestAgent", "Libvirt",
+                "OpenLedger", "QMP", "SQLiteGenerationStore", "VMGenID", nioCore, nioPosix,
             ],
             path: "Sources/Lab/GenIDLab"
         ),
