@@ -151,7 +151,7 @@ let package = Package(
         // hooks' trust and descriptors, the provider's TRIGGER rights and
         // connection cap, with clients as other uids (provider-client.c).
         .testTarget(name: "GuestDaemonTests", exclude: ["provider-client.c"]),
-        .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
+        .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab", "GuestMemoryFixtures", "VMGenID"]),
         .testTarget(
             name: "LabIntegrationTests",
             dependencies: ["AgentProtocol", "GenIDControl", "GenIDDaemon", "GenIDHost", "GenIDLab", "GuestAgent",

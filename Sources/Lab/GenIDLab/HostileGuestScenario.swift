@@ -96,7 +96,7 @@ public struct HostileGuestScenario: Sendable {
         let ram = try await HostileGuestRAM.open(pid: target.pid, monitor: try await target.monitor())
         let targets = try HostileTargets(map: ram.map)
         checkLayout(ram.map, targets, report: &report)
-        let tables = try GuestACPITables.read(from: ram)
+        let tables = try GuestACPITables.read(from: ram.memory)
         let value = try ram.read(at: tables.pageAddress + VMGenIDTable.valueOffset, count: VMGenIDTable.valueLength)
         let chosen = HostileCase.all(tables, targets, deviceValue: value).filter { cases.isEmpty || cases.contains($0.name) }
         guard !chosen.isEmpty else { throw LabError.invalidArgument("no case named \(cases.joined(separator: ", "))") }

@@ -21,7 +21,7 @@ struct GuestACPITables: Sendable {
     var ssdtAddress: UInt64 { entries[ssdtIndex] }
     var pageAddress: UInt64 { UInt64(le32(ssdt, vgiaOffset)) }
 
-    static func read(from ram: HostileGuestRAM) throws -> GuestACPITables {
+    static func read(from ram: some GuestMemory) throws -> GuestACPITables {
         guard let (rsdpAddress, rsdp) = try findRSDP(in: ram) else { throw LabError.hostileGuest("no RSDP in 0xE0000-0xFFFFF") }
         let xsdt = rsdp.count == 36 ? UInt64(le32(rsdp, 24)) | UInt64(le32(rsdp, 28)) << 32 : 0
         let (rootAddress, entrySize) = xsdt != 0 ? (xsdt, 8) : (UInt64(le32(rsdp, 16)), 4)
@@ -44,7 +44,7 @@ struct GuestACPITables: Sendable {
         throw LabError.hostileGuest("no VMGENID SSDT among the \(entries.count) tables of the root table")
     }
 
-    private static func findRSDP(in ram: HostileGuestRAM) throws -> (UInt64, [UInt8])? {
+    private static func findRSDP(in ram: some GuestMemory) throws -> (UInt64, [UInt8])? {
         for part in ram.layout.parts(of: 0xe0000, count: 0x20000) {
             let area = try ram.read(at: part.address, count: part.count)
             for offset in stride(from: Int((16 - part.address % 16) % 16), to: area.count - 20, by: 16)
@@ -56,7 +56,7 @@ struct GuestACPITables: Sendable {
         return nil
     }
 
-    private static func wholeTable(at address: UInt64, in ram: HostileGuestRAM) throws -> [UInt8] {
+    private static func wholeTable(at address: UInt64, in ram: some GuestMemory) throws -> [UInt8] {
         let header = try ACPITableHeader(parsing: try ram.read(at: address, count: ACPITableHeader.size))
         return try ram.read(at: address, count: Int(header.length))
     }
