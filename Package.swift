@@ -116,8 +116,8 @@ let package = Package(
         .target(
             name: "GenIDLab",
             dependencies: [
-                "AgentProtocol", "GenIDControl", "GenIDHost", "GenerationStore", "GuestAgent", "Libvirt", "OpenLedger",
-                "QMP", "SQLiteGenerationStore", "VMGenID", nioCore, nioPosix,
+                "AgentProtocol", "GenIDControl", "GenIDDaemon", "GenIDHost", "GenerationStore", "GuestAgent", "Libvirt",
+                "OpenLedger", "QMP", "SQLiteGenerationStore", "VMGenID", nioCore, nioPosix,
             ],
             path: "Sources/Lab/GenIDLab"
         ),
@@ -145,13 +145,13 @@ let package = Package(
                     dependencies: ["GenIDHost", "GenerationStore", "GuestMemoryFixtures", "QMP", "VMGenID"]),
         .testTarget(name: "GenIDDaemonTests",
                     dependencies: ["GenIDControl", "GenIDDaemon", "GenIDHost", "GenIDPolicy", "GenerationStore",
-                                   "GuestMemoryFixtures", "VMGenID", logging]),
+                                   "GuestMemoryFixtures", "Libvirt", "VMGenID", logging]),
         .testTarget(name: "SysGenIDTests", dependencies: ["SysGenID"]),
         // sysgenidd and sysgenidctl as built, run on this machine as root:
         // hooks' trust and descriptors, the provider's TRIGGER rights and
         // connection cap, with clients as other uids (provider-client.c).
         .testTarget(name: "GuestDaemonTests", exclude: ["provider-client.c"]),
-        .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab"]),
+        .testTarget(name: "GenIDLabTests", dependencies: ["GenIDLab", "GuestMemoryFixtures", "VMGenID"]),
         .testTarget(
             name: "LabIntegrationTests",
             dependencies: ["AgentProtocol", "GenIDControl", "GenIDDaemon", "GenIDHost", "GenIDLab", "GuestAgent",

@@ -35,6 +35,23 @@ import Testing
         #expect(arguments.contains("name=org.genid.agent.0"))
     }
 
+    /// One private RAM block per NUMA node, no shared file; or another machine type.
+    @Test func numaNodesAndMachineType() {
+        var configuration = MachineConfiguration(image: image)
+        configuration.numaNodesMiB = [256, 256]
+        let numa = configuration.qemuArguments(in: RunDirectory(path: "/run/x")).joined(separator: " ")
+        #expect(numa.contains("-machine q35,accel=tcg -cpu"))
+        #expect(numa.contains("-object memory-backend-ram,id=ram-node0,size=256M -numa node,nodeid=0,memdev=ram-node0"))
+        #expect(numa.contains("-object memory-backend-ram,id=ram-node1,size=256M -numa node,nodeid=1,memdev=ram-node1"))
+        #expect(!numa.contains("memory-backend-file"))
+        configuration.numaNodesMiB = []
+        configuration.machineType = "pc"
+        configuration.memoryMiB = 3584
+        let pc = configuration.qemuArguments(in: RunDirectory(path: "/run/x")).joined(separator: " ")
+        #expect(pc.contains("-machine pc,accel=tcg,memory-backend=mem"))
+        #expect(pc.contains("memory-backend-file,id=mem,size=3584M,mem-path=/run/x/ram,share=on"))
+    }
+
     @Test func kvmIsOnlyUsedWhenAsked() {
         var configuration = MachineConfiguration(image: image)
         #expect(configuration.qemuArguments(in: RunDirectory(path: "/r")).contains("q35,accel=tcg,memory-backend=mem"))

@@ -181,19 +181,34 @@ actor DomainGuard {
     // MARK: Rotation through the monitor (genidctl rotate, revert)
 
     func rotate(domainNamed name: String) async throws -> RotationSummary {
-        let (domain, effects) = try effects(of: name)
-        return try await queue.run(domain.uuidString) {
+        try await operatorRequest("rotate", domainNamed: name) { domain, effects in
             try await self.rotated(effects.rotateLive(reason: "requested through genidctl", store: self.store),
                                    domain: domain)
         }
     }
 
     func revert(domainNamed name: String, snapshot: String) async throws -> RotationSummary {
-        let (domain, effects) = try effects(of: name)
-        return try await queue.run(domain.uuidString) {
+        try await operatorRequest("revert \(snapshot)", domainNamed: name) { domain, effects in
             let rotation = try await effects.rotator(store: self.store).revert(to: snapshot)
             await self.markCurrent(snapshot, of: domain)
             return try await self.rotated(rotation, domain: domain)
+        }
+    }
+
+    /// Runs an operator's request on the domain's queue. Its failure (a
+    /// guest whose tables steer genid off its RAM, say) is shown by `status`
+    /// and logged with the reason, as a policy action's is; the rotator has
+    /// put it in the audit trail.
+    private func operatorRequest(_ request: String, domainNamed name: String,
+                                 _ body: @escaping @Sendable (Domain, LibvirtDomainEffects) async throws -> RotationSummary)
+        async throws -> RotationSummary {
+        let (domain, effects) = try effects(of: name)
+        do {
+            return try await queue.run(domain.uuidString) { try await body(domain, effects) }
+        } catch {
+            notes[name, default: Note()].lastError = "\(request): \(error)"
+            logger.error("request failed", metadata: ["domain": "\(name)", "request": "\(request)", "error": "\(error)"])
+            throw error
         }
     }
 

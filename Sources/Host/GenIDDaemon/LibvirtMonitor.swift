@@ -10,11 +10,16 @@ import QMP
 /// first time; genidd uses it only to rotate a running guest (`genidctl
 /// rotate` and `revert`, and a live value the policy finds stale or shared
 /// with another domain), never for the checks after libvirt's own events.
-struct LibvirtMonitor: QEMUMonitor {
-    let domain: Domain
+/// Public for the lab, which plays a hostile guest's root through it.
+public struct LibvirtMonitor: QEMUMonitor {
+    public let domain: Domain
     private static let queue = DispatchQueue(label: "genidd.monitor-passthrough", attributes: .concurrent)
 
-    func execute(_ command: String, arguments: [String: JSONValue]?, timeout: Duration) async throws -> JSONValue {
+    public init(domain: Domain) {
+        self.domain = domain
+    }
+
+    public func execute(_ command: String, arguments: [String: JSONValue]?, timeout: Duration) async throws -> JSONValue {
         var message: [String: JSONValue] = ["execute": .string(command)]
         if let arguments { message["arguments"] = .object(arguments) }
         let text = String(decoding: try JSONValue.object(message).jsonData(), as: UTF8.self)
@@ -30,11 +35,11 @@ struct LibvirtMonitor: QEMUMonitor {
         return result
     }
 
-    func humanMonitorCommand(_ commandLine: String, timeout: Duration) async throws -> String {
+    public func humanMonitorCommand(_ commandLine: String, timeout: Duration) async throws -> String {
         try await blocking { try domain.qemuMonitorCommand(commandLine, hmp: true) }
     }
 
-    func close() async {}
+    public func close() async {}
 
     /// libvirt's call blocks until QEMU answers (loadvm: hundreds of ms);
     /// keep it off the cooperative pool.

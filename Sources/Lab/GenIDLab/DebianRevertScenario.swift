@@ -30,7 +30,7 @@ public struct DebianRevertScenario: Sendable {
                 report.baselineGuid = baseline.value?.description
                 try await runBlocking { try domain.domain.createSnapshot(named: Self.snapshotName) }
                 progress("snapshot taken; \(count) reverts through genidd")
-                let genidctl = (LabGenidd.executablePath as NSString).deletingLastPathComponent + "/genidctl"
+                let genidctl = LabGenidd.genidctlPath
                 var seen: [GenerationID] = baseline.value.map { [$0] } ?? []
                 for index in 1...count {
                     let label = "after revert \(index)"

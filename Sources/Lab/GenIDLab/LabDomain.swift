@@ -27,6 +27,12 @@ public struct LabDomainConfiguration: Sendable {
     /// A qcow2 image the domain's disk is an overlay of (the Debian guest's
     /// root file system); nil: an empty disk of `diskMiB`.
     public var diskBackingFile: String?
+    /// QEMU's machine type (`<type machine=…>`): "q35" or "pc".
+    public var machineType = "q35"
+    /// NUMA cells of these sizes in MiB (adding up to `memoryMiB`), the
+    /// vCPU in the first: libvirt gives each its own memory backend (with
+    /// shared RAM, a memfd per cell). Empty: one RAM block.
+    public var numaCellsMiB: [Int] = []
 
     public init(image: GuestImage) {
         self.image = image
@@ -161,6 +167,15 @@ public actor LabDomain {
             }
             if configuration.vmclock {
                 edited = try DomainXML.addingQEMUArguments(["-device", "vmclock"], in: edited)
+            }
+            edited = edited.replacingOccurrences(of: "machine='q35'", with: "machine='\(configuration.machineType)'")
+            if !configuration.numaCellsMiB.isEmpty {
+                let cells = configuration.numaCellsMiB.enumerated().map { cell, size in
+                    "<cell id='\(cell)'\(cell == 0 ? " cpus='0'" : "") memory='\(size)' unit='MiB'/>"
+                }
+                edited = edited.replacingOccurrences(of: "<cpu mode='maximum' check='none'/>",
+                                                     with: "<cpu mode='maximum' check='none'><numa>"
+                                                        + cells.joined() + "</numa></cpu>")
             }
             guard !configuration.sharedRAM else { return edited }
             return edited.replacingOccurrences(of: #"(?s)\s*<memoryBacking>.*?</memoryBacking>"#, with: "",

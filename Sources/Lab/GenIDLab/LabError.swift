@@ -14,6 +14,9 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
     case debianImageMissing(directory: String, missing: String)
     case noQEMUGuestAgent(seconds: Double)
     case guestKernelPanicked(line: String)
+    /// The hostile-guest scenario could not set up what it plays (the
+    /// guest's tables or memory map are not what it expects).
+    case hostileGuest(String)
 
     public var description: String {
         switch self {
@@ -47,6 +50,8 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
         case let .noQEMUGuestAgent(seconds):
             return "the guest's QEMU guest agent did not answer within \(seconds) s on port org.qemu.guest_agent.0: "
                 + "install and enable qemu-guest-agent in the guest (Debian: apt install qemu-guest-agent)"
+        case let .hostileGuest(message):
+            return "hostile-guest: \(message)"
         case let .guestKernelPanicked(line):
             return "the guest's kernel panicked before its agent answered: '\(line.prefix(200))'"
         case let .debianImageMissing(directory, missing):

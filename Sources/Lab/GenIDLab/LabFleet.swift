@@ -143,8 +143,7 @@ final class LabFleet: Sendable {
     private static func installHook(_ hook: String, host: String, in root: String) throws {
         let hooks = "\(root)/\(host)/etc/hooks/qemu.d"
         try FileManager.default.createDirectory(atPath: hooks, withIntermediateDirectories: true)
-        let genidctl = URL(fileURLWithPath: LabGenidd.executablePath).deletingLastPathComponent()
-            .appendingPathComponent("genidctl").path
+        let genidctl = LabGenidd.genidctlPath
         let wrapper = """
             #!/bin/sh
             # genid's hook on lab fleet host \(host): the checkout's hook, this host's genidd.

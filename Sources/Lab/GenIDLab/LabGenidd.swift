@@ -70,6 +70,11 @@ public final class LabGenidd: Sendable {
         return directory.appendingPathComponent("genidd").path
     }
 
+    /// The genidctl next to that genidd.
+    public static var genidctlPath: String {
+        URL(fileURLWithPath: executablePath).deletingLastPathComponent().appendingPathComponent("genidctl").path
+    }
+
     /// Starts genidd and waits until it answers with a libvirt connection
     /// (its reconciliation pass has run by then).
     public func start(timeout: Duration = .seconds(30)) async throws {

@@ -71,6 +71,13 @@ public actor Machine {
         }
     }
 
+    /// Lets go of QMP, so that another client (genidctl) can connect: QEMU
+    /// serves one at a time. `connectQMP()` connects again.
+    public func closeQMP() async {
+        await qmp?.close()
+        qmp = nil
+    }
+
     /// Waits until the guest agent answers a ping; returns the time from
     /// QEMU's spawn to that answer.
     @discardableResult

@@ -7,7 +7,14 @@ public struct MachineConfiguration: Sendable {
     }
 
     public var image: GuestImage
+    /// QEMU's machine type: "q35", or "pc" (i440fx, whose RAM below 4 GiB
+    /// QEMU splits differently: 3 GiB when the guest has 3.5 GiB or more).
+    public var machineType = "q35"
     public var memoryMiB = 512
+    /// One private `memory-backend-ram` per NUMA node, of these sizes in MiB
+    /// (adding up to `memoryMiB`): a RAM block per node, reached only
+    /// through /proc/PID/mem. Empty: all of guest RAM in the shared file.
+    public var numaNodesMiB: [Int] = []
     public var accelerator = Accelerator.tcg
     /// `tsc=reliable`: under TCG on a busy host the clocksource watchdog
     /// marks the TSC unstable after every revert and a 7.x kernel then
@@ -56,12 +63,18 @@ public struct MachineConfiguration: Sendable {
         let generation = initialGenerationID.map { ",guid=\($0)" } ?? ""
         let boot = firmwareBoot ? [] : ["-kernel", image.kernel.imagePath]
             + (image.initramfsPath.isEmpty ? [] : ["-initrd", image.initramfsPath]) + ["-append", kernelCommandLine]
+        let memory = numaNodesMiB.isEmpty
+            ? ["-object", "memory-backend-file,id=mem,size=\(memoryMiB)M,mem-path=\(directory.ramFile),share=on"]
+            : numaNodesMiB.enumerated().flatMap { node, size in
+                ["-object", "memory-backend-ram,id=ram-node\(node),size=\(size)M",
+                 "-numa", "node,nodeid=\(node),memdev=ram-node\(node)"]
+            }
         return [
             "-name", "genid-lab,debug-threads=on",
-            "-machine", "q35,accel=\(accelerator.rawValue),memory-backend=mem",
+            "-machine", "\(machineType),accel=\(accelerator.rawValue)" + (numaNodesMiB.isEmpty ? ",memory-backend=mem" : ""),
             "-cpu", "max",
             "-m", "\(memoryMiB)M", "-smp", "\(cpus)",
-            "-object", "memory-backend-file,id=mem,size=\(memoryMiB)M,mem-path=\(directory.ramFile),share=on",
+        ] + memory + [
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         ] + boot + [
             "-device", "vmgenid,id=vgid0\(generation)",

@@ -21,6 +21,8 @@ struct ScenarioContext {
     let provider: SysGenIDABIScenario.Provider?
     /// Whether machines get `-device vmclock`.
     var vmclock = false
+    /// Changes every machine of the scenario (machine type, NUMA nodes).
+    var machine: @Sendable (inout MachineConfiguration) -> Void = { _ in }
 
     init(scenario: String, settings: LabSettings, provider: SysGenIDABIScenario.Provider? = nil,
          progress: @escaping @Sendable (String) -> Void) throws {
@@ -42,6 +44,7 @@ struct ScenarioContext {
         configuration.initialGenerationID = initialGenerationID?.description
         configuration.vmclock = vmclock
         if let provider { configuration.kernelCommandLine += " genid.provider=\(provider.rawValue)" }
+        machine(&configuration)
         return configuration
     }
 

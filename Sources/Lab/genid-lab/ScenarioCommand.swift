@@ -14,7 +14,7 @@ struct ScenarioCommand: AsyncParsableCommand {
         subcommands: [BootScenarioCommand.self, QEMURevertCommand.self, QEMURevertUnprotectedCommand.self,
                       QEMURestoreCommand.self, QEMURotateCommand.self, QEMUMigrateCommand.self,
                       QEMUMigrateUnprotectedCommand.self, VMClockRevertCommand.self, VMClockRevertUnprotectedCommand.self,
-                      SysGenIDABICommand.self,
+                      SysGenIDABICommand.self, HostileGuestCommand.self,
                       LibvirtRevertCommand.self, LibvirtRestoreCommand.self, LibvirtCloneCommand.self,
                       LibvirtInactiveRevertCommand.self, LibvirtReadinessCommand.self, LibvirtGeniddDownCommand.self,
                       FleetOutageCommand.self, RebootAfterRotateCommand.self, FleetMigrateCommand.self,
