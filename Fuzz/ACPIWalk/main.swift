@@ -35,6 +35,9 @@
 //   - layout mode: GuestRAMLayout.backingOffset/contains agree with an
 //     independent bounds check for any layout and any (address, count), and
 //     parts(of:count:) returns only pieces inside one region and the area;
+//   - raw mode, also read as QEMU's device state: VMGenIDDeviceState
+//     returns an address only when exactly one vmgenid section (header and
+//     matching footer) is in it, that section's, and throws .deviceState otherwise;
 //   - raw mode: VMClockTable(ssdt:) only accepts a whole, checksummed
 //     VMCLOCK SSDT and returns a range a QWord descriptor in it names;
 //     VMGenIDTable(ssdt:) only accepts a table whose length,
@@ -80,6 +83,7 @@ public func fuzzACPIWalk(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     if flags & 0x80 != 0 {
         checkSSDTParser(Array(input.dropFirst()))
+        checkDeviceState(Array(input.dropFirst()))
         return 0
     }
     memory.beginRun(layout: FuzzImage.layout(Int(flags >> 2)))
@@ -355,6 +359,31 @@ func checkLayout(_ bytes: [UInt8]) {
         guard checked == expected, layout.contains(address, count: count) == (expected != nil) else {
             invariantFailure("GuestRAMLayout.backingOffset(of: \(hex(address)), count: \(count)) = "
                 + "\(checked.map(hex) ?? "nil"), expected \(expected.map(hex) ?? "nil"); layout \(layout.regions)")
+        }
+    }
+}
+
+/// VMGenIDDeviceState against a plain search for its section.
+func checkDeviceState(_ stream: [UInt8]) {
+    let name = Array("vmgenid".utf8)
+    var addresses: [UInt64] = []
+    if stream.count >= 35 {
+        for start in 0...(stream.count - 35) where stream[start] == 4 && stream[start + 5] == 7
+            && Array(stream[(start + 6)..<(start + 13)]) == name && stream[start + 29] == 0x7e
+            && Array(stream[(start + 1)..<(start + 5)]) == Array(stream[(start + 30)..<(start + 34)]) {
+            var address: UInt64 = 0
+            for index in (start + 21..<start + 29).reversed() { address = address << 8 | UInt64(stream[index]) }
+            addresses.append(address)
+        }
+    }
+    do {
+        let found = try VMGenIDDeviceState.valueAddress(in: stream)
+        guard addresses.count == 1, found == (addresses[0] == 0 ? nil : addresses[0]) else {
+            fatalError("FUZZ INVARIANT VIOLATED: device state gave \(String(describing: found)), sections \(addresses)")
+        }
+    } catch {
+        guard case .deviceState = error, addresses.count != 1 else {
+            fatalError("FUZZ INVARIANT VIOLATED: device state threw \(error) with sections \(addresses)")
         }
     }
 }

@@ -40,11 +40,17 @@ import VMGenID
             }
             do {
                 let slot = try ACPIWalk.locateVMGenID(in: memory).slot
-                // The copy is where the tables say the device is: only the
-                // device's state after a load could tell (security.md, Open).
+                // The copy is where the tables say the device is: the walk
+                // alone cannot tell; QEMU's device state names the real page.
                 #expect(hostile.name == "vgia-at-a-copy", "\(hostile.name) was not refused")
                 #expect(slot.address == HostileTargets.decoyPage + VMGenIDTable.valueOffset)
                 #expect(try memory.read(at: slot.address, count: slot.region.length) == value)
+                let device = DeviceState(vmgenid: GenerationID(guestBytes: value),
+                                         vmgenidValueAddress: tables.pageAddress + VMGenIDTable.valueOffset)
+                let refusal = #expect(throws: VMGenIDError.self) {
+                    try VMGenIDSignal().holdsDeviceState(slot.region, in: memory, device: device)
+                }
+                #expect(refusal.map { "\($0)".contains(hostile.reason) } == true, "\(String(describing: refusal))")
             } catch {
                 #expect("\(error)".contains(hostile.reason), "\(hostile.name): \(error)")
             }

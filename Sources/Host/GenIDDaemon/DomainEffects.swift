@@ -60,8 +60,10 @@ struct LibvirtDomainEffects: DomainEffects {
         let memory = try await DomainMemory.openForRotation(domain: domain, monitor: monitor)
         let identity = VMIdentity(name: name, uuid: domain.uuidString)
         let carrier = LiveValueCarrier(domain: domain, logger: logger)
-        let vm = try await AttachedVM.withEverySignal(identity: identity, monitor: monitor, memory: memory,
-                                                      qemuPID: try DomainMemory.qemuPID(domain: name))
+        let vm = try await AttachedVM.withEverySignal(
+            identity: identity, monitor: monitor, memory: memory,
+            deviceState: .directory(try DomainMemory.privateDirectory(domain: name)),
+            qemuPID: try DomainMemory.qemuPID(domain: name))
         return Rotator(vm: vm, store: store, announce: { value in try carrier.carry(value) })
     }
 }

@@ -205,6 +205,18 @@ enum DomainMemory {
             + "(see qemu/libvirt-domain.xml); effective at the next start")
     }
 
+    /// The directory libvirt gives the running domain's QEMU (`<libDir>`
+    /// of its status in /run/libvirt/qemu): QEMU may write there, whatever
+    /// user and confinement it runs with, and only root besides it.
+    static func privateDirectory(domain: String) throws(DaemonError) -> String {
+        let file = "\(pidDirectory)/\(domain).xml"
+        guard let status = try? WholeFile.text(file, limit: 16 << 20),
+              let path = LibvirtStatusFile.libDirectory(in: status) else {
+            throw .guestMemory(domain: domain, reason: "no <libDir> in \(file)")
+        }
+        return path
+    }
+
     static func qemuPID(domain: String) throws(DaemonError) -> Int32 {
         let file = "\(pidDirectory)/\(domain).pid"
         guard let text = try? String(contentsOfFile: file, encoding: .utf8),

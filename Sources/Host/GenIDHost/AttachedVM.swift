@@ -21,9 +21,14 @@ public final class AttachedVM: Sendable {
     public let notes: [String]
     private let cachedRegions = Mutex<[String: SignalRegion]>([:])
 
+    /// How QEMU is asked where its vmgenid device keeps the value.
+    public let deviceState: QEMUDeviceState
+
     public init(identity: VMIdentity, monitor: any QEMUMonitor, memory: any GuestMemory,
-                signals: [any GenerationSignal] = [VMGenIDSignal()], notes: [String] = []) {
+                signals: [any GenerationSignal] = [VMGenIDSignal()], notes: [String] = [],
+                deviceState: QEMUDeviceState = .notAsked) {
         self.identity = identity
+        self.deviceState = deviceState
         self.signals = signals
         self.notes = notes
         self.monitor = monitor
@@ -36,6 +41,7 @@ public final class AttachedVM: Sendable {
         do {
             let pid: Int32? = if case .qemuProcess(let pid) = source { pid } else { nil }
             return try await withEverySignal(identity: identity, monitor: qmp, memory: try await source.open(using: qmp),
+                                             deviceState: .temporaryDirectory,
                                              qemuPID: pid)
         } catch {
             await qmp.close()
@@ -54,14 +60,20 @@ public final class AttachedVM: Sendable {
 
     /// Every signal's region, confirmed: right after a state load each
     /// device has put its own state there (QEMU's vmgenid device: its own
-    /// value). A region that does not hold it is located again once; then
-    /// the tables no longer say where the device is, and nothing is written.
+    /// value, at the address its device state names). A region that does
+    /// not hold it is located again once; then the tables no longer say
+    /// where the device is, and nothing is written.
     public func signalRegionsAfterLoad() async throws -> [SignalRegion] {
-        let device = DeviceState(vmgenid: try await qemuValue())
+        let device = DeviceState(vmgenid: try await qemuValue(),
+                                 vmgenidValueAddress: try await deviceState.vmgenidValueAddress(monitor: monitor))
         return try signals.map { signal in
             for refresh in [false, true] {
                 let region = try self.region(of: signal, refresh: refresh)
-                if try signal.holdsDeviceState(region, in: memory, device: device) { return region }
+                do {
+                    if try signal.holdsDeviceState(region, in: memory, device: device) { return region }
+                } catch where !refresh {
+                    continue  // a region found before a reboot may be out of date: walk again once
+                }
             }
             throw HostError.signalNotInPlace(signal: signal.name, region: try self.region(of: signal).description,
                                              device: "\(device)")

@@ -95,7 +95,7 @@ extension HostileCase {
                 what: "VGIA points at \(hex(decoy)), elsewhere in RAM, whose bytes 40-55 hold a copy of the device's value",
                 writes: [GuestBytes(address: decoy + VMGenIDTable.valueOffset, bytes: deviceValue),
                          tables.ssdt(at: tables.ssdtAddress, vgia: UInt32(decoy))],
-                reason: "the device is not where the guest's ACPI tables say"),
+                reason: "the guest's tables put the VMGENID value at \(hex(decoy + VMGenIDTable.valueOffset)), QEMU's vmgenid device keeps it at"),
             HostileCase(
                 name: "root-table-loop",
                 what: "the \(rootName) lists itself 256 times",

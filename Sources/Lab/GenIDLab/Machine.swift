@@ -136,7 +136,7 @@ public actor Machine {
         let qmp = try await connectQMP()
         let memory = try await GuestMemorySource.sharedFile(directory.ramFile).open(using: qmp)
         return try await AttachedVM.withEverySignal(identity: VMIdentity(name: name), monitor: qmp, memory: memory,
-                                                    qemuPID: qemuPid)
+                                                    deviceState: .directory(directory.path), qemuPID: qemuPid)
     }
 
     /// Asks the agent; fails if the agent is not connected yet.

@@ -27,8 +27,12 @@ public struct DeviceState: Sendable, Equatable {
     /// QEMU's `query-vm-generation-id`: the vmgenid device's own value,
     /// which it writes into the page at every load.
     public var vmgenid: GenerationID?
+    /// Where the vmgenid device keeps its value (guest-physical), from
+    /// QEMU's own device state; nil when not asked.
+    public var vmgenidValueAddress: UInt64?
 
-    public init(vmgenid: GenerationID?) {
+    public init(vmgenid: GenerationID?, vmgenidValueAddress: UInt64? = nil) {
         self.vmgenid = vmgenid
+        self.vmgenidValueAddress = vmgenidValueAddress
     }
 }

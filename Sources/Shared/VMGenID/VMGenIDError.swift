@@ -21,6 +21,10 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
     case vmclockElsewhere(tables: UInt64, qemu: UInt64)
     /// QEMU's memory map (`info mtree -f`, `gpa2hva`) cannot be trusted to say where guest RAM is.
     case memoryMap(String)
+    /// The guest's tables name another place for the value than QEMU's vmgenid device keeps.
+    case vmgenidElsewhere(tables: UInt64, qemu: UInt64)
+    /// QEMU's device state does not say where its vmgenid device keeps the value.
+    case deviceState(String)
 
     public var description: String {
         switch self {
@@ -60,6 +64,11 @@ public enum VMGenIDError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "0x\(String(qemu, radix: 16)); refusing to write either"
         case let .memoryMap(reason):
             return "QEMU's memory map: \(reason); refusing to guess where guest RAM is"
+        case let .vmgenidElsewhere(tables, qemu):
+            return "the guest's tables put the VMGENID value at 0x\(String(tables, radix: 16)), QEMU's vmgenid device "
+                + "keeps it at 0x\(String(qemu, radix: 16)); refusing to write either"
+        case let .deviceState(reason):
+            return "QEMU's device state: \(reason); refusing to guess where the VMGENID value is"
         case let .signalVerifyFailed(signal, address, detail):
             return "\(signal) at 0x\(String(address, radix: 16)) does not read back as written: \(detail)"
         }

@@ -13,6 +13,11 @@ public struct VMGenIDSignal: GenerationSignal {
     public func holdsDeviceState(_ region: SignalRegion, in memory: some GuestMemory,
                                  device: DeviceState) throws(VMGenIDError) -> Bool {
         guard let expected = device.vmgenid else { return false }
+        // A copy of the value elsewhere in guest RAM holds it after a load
+        // just as the device's page does: only QEMU can say which is which.
+        if let address = device.vmgenidValueAddress, address != region.address {
+            throw .vmgenidElsewhere(tables: region.address, qemu: address)
+        }
         return try memory.read(at: region.address, count: VMGenIDTable.valueLength) == expected.guestBytes
     }
 
