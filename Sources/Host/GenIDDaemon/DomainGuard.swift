@@ -46,7 +46,12 @@ actor DomainGuard {
 
     // MARK: Events
 
+    /// Decides one lifecycle event. Each ends in one `decided` line (debug)
+    /// saying how long since libvirt delivered it (`ms`) and how much of
+    /// that it waited for genidd to take it (`queued_ms`): what
+    /// `genid-lab bench load` counts.
     func handle(_ event: DomainLifecycleEvent) async {
+        let taken = ContinuousClock.now
         let policyEvent = PolicyEvent(event.kind)
         let rule = GenIDPolicy.rule(for: policyEvent)
         metrics.event(rule: rule.rawValue)
@@ -56,9 +61,39 @@ actor DomainGuard {
             await readiness.forget(domain: event.domainName, reason: "the domain stopped (\(policyEvent))")
         default: break
         }
-        guard rule != .ignored, let connection else { return }
-        guard let domain = try? connection.domain(uuid: event.domainUUID) else { return }  // gone meanwhile
-        await applyInTurn(policyEvent, to: domain)
+        let outcome: Decision
+        if rule == .ignored {
+            outcome = .ignored
+        } else if let domain = try? connection?.domain(uuid: event.domainUUID) {
+            outcome = await applyInTurn(policyEvent, to: domain)
+        } else {
+            outcome = .gone  // undefined meanwhile, or libvirt went away
+        }
+        logger.debug("decided", metadata: [
+            "domain": "\(event.domainName)", "uuid": "\(event.domainUUID)", "libvirt_event": "\(event.kind)",
+            "rule": "\(rule)", "outcome": "\(outcome.rawValue)",
+            "ms": "\(Self.milliseconds(ContinuousClock.now - event.received))",
+            "queued_ms": "\(Self.milliseconds(taken - event.received))"])
+    }
+
+    private static func milliseconds(_ duration: Duration) -> String {
+        String(format: "%.3f", duration.seconds * 1000)
+    }
+
+    /// How one look at a domain ended.
+    enum Decision: String {
+        /// Nothing to do, or every action carried out.
+        case done
+        /// An action failed (logged, audited, counted).
+        case failed
+        /// libvirt is moving or starting the domain: a later look decides.
+        case later
+        /// A second report of a guest reset already handled.
+        case repeated
+        /// The event does not affect the generation.
+        case ignored
+        /// The domain was gone before its turn.
+        case gone
     }
 
     /// Looks at every domain: catches what happened while genidd was away.
@@ -81,8 +116,9 @@ actor DomainGuard {
         await applyInTurn(.reconcile, to: domain)
     }
 
-    private func applyInTurn(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async {
-        _ = try? await queue.run(domain.uuidString) { await self.apply(event, to: domain, look: look) }
+    @discardableResult
+    private func applyInTurn(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async -> Decision {
+        (try? await queue.run(domain.uuidString) { await self.apply(event, to: domain, look: look) }) ?? .failed
     }
 
     /// How often, and how far apart, a domain libvirt is moving is looked at
@@ -90,13 +126,13 @@ actor DomainGuard {
     static let transitLooks = 150
     static let transitInterval: Duration = .seconds(2)
 
-    private func apply(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async {
+    private func apply(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async -> Decision {
         let name = domain.name
         let rule = GenIDPolicy.rule(for: event)
         let isReset = rule == .guestReset
         if isReset, let handled = resetsHandled[domain.uuidString], ContinuousClock.now - handled < .seconds(1) {
             logger.debug("reset already handled", metadata: ["domain": "\(name)"])
-            return
+            return .repeated
         }
         defer { if isReset { resetsHandled[domain.uuidString] = .now } }
         do {
@@ -115,7 +151,7 @@ actor DomainGuard {
                         await self.applyInTurn(event, to: domain, look: look + 1)
                     }
                 }
-                return
+                return .later
             }
             let observation = rule == .stateLoaded
                 ? try await settledObservation(of: domain) : try DomainObservation.read(domain)
@@ -149,17 +185,19 @@ actor DomainGuard {
             if !readinessBegun, observation.isActive, !isReset, let live = observation.liveValue {
                 await beginReadiness(observation, value: live)
             }
+            return .done
         } catch {
             notes[name, default: Note()].lastError = "\(event): \(error)"
             metrics.failure("policy")
             // A guest that resets in a loop repeats the same failure: one
             // log line and audit row a minute per domain and event.
-            guard let skipped = executor.auditThrottle.admit("\(name)/failure/\(event)") else { return }
+            guard let skipped = executor.auditThrottle.admit("\(name)/failure/\(event)") else { return .failed }
             let leftOut = Throttle.leftOut(skipped, interval: executor.auditThrottle.interval)
             logger.error("action failed", metadata: ["domain": "\(name)", "event": "\(event)",
                                                      "error": "\(error)\(leftOut)"])
             try? await store.audit(VMIdentity(name: name, uuid: domain.uuidString), kind: "genidd-failure",
                                    message: "\(event): \(error)\(leftOut)")
+            return .failed
         }
     }
 
