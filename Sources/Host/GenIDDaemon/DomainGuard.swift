@@ -59,6 +59,8 @@ actor DomainGuard {
         switch policyEvent {
         case .stopped, .undefined, .crashed:
             await readiness.forget(domain: event.domainName, reason: "the domain stopped (\(policyEvent))")
+            // Undefined (or a transient one stopped): nothing more to show of it.
+            if isGone(uuid: event.domainUUID) { forgetNotes(of: event.domainName, uuid: event.domainUUID) }
         default: break
         }
         let outcome: Decision
@@ -187,6 +189,12 @@ actor DomainGuard {
             }
             return .done
         } catch {
+            // Undefined while genidd looked at it: nothing failed, nothing to show.
+            if isGone(uuid: domain.uuidString) {
+                logger.debug("the domain is gone", metadata: ["domain": "\(name)", "event": "\(event)"])
+                forgetNotes(of: name, uuid: domain.uuidString)
+                return .gone
+            }
             notes[name, default: Note()].lastError = "\(event): \(error)"
             metrics.failure("policy")
             // A guest that resets in a loop repeats the same failure: one
@@ -199,6 +207,24 @@ actor DomainGuard {
                                    message: "\(event): \(error)\(leftOut)")
             return .failed
         }
+    }
+
+    /// Whether libvirt no longer knows the domain (not: cannot be asked).
+    private func isGone(uuid: String) -> Bool {
+        guard let connection else { return false }
+        do {
+            _ = try connection.domain(uuid: uuid)
+            return false
+        } catch {
+            return error.code == .noDomain
+        }
+    }
+
+    /// What genidd keeps per domain, dropped once the domain is gone, so
+    /// that domains defined and undefined by the thousand cost nothing.
+    private func forgetNotes(of name: String, uuid: String) {
+        notes[name] = nil
+        resetsHandled[uuid] = nil
     }
 
     private func conclude(_ outcome: ActionOutcome, for domain: DomainObservation) async {
@@ -280,7 +306,12 @@ actor DomainGuard {
         let domains = try name.map { [try lookUp($0)] } ?? connection.allDomains()
         var result: [DomainStatus] = []
         for domain in domains.sorted(by: { $0.name < $1.name }) {
-            let observation = try DomainObservation.read(domain)
+            let observation: DomainObservation
+            do {
+                observation = try DomainObservation.read(domain)
+            } catch where name == nil && isGone(uuid: domain.uuidString) {
+                continue  // undefined since the listing: not an error of the whole answer
+            }
             let state = (try? domain.state().state.description) ?? "unknown"
             result.append(StatusReport.make(observation, state: state,
                                             readiness: await readiness.state(of: observation.name),
