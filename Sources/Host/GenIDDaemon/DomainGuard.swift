@@ -46,7 +46,12 @@ actor DomainGuard {
 
     // MARK: Events
 
+    /// Decides one lifecycle event. Each ends in one `decided` line (debug)
+    /// saying how long since libvirt delivered it (`ms`) and how much of
+    /// that it waited for genidd to take it (`queued_ms`): what
+    /// `genid-lab bench load` counts.
     func handle(_ event: DomainLifecycleEvent) async {
+        let taken = ContinuousClock.now
         let policyEvent = PolicyEvent(event.kind)
         let rule = GenIDPolicy.rule(for: policyEvent)
         metrics.event(rule: rule.rawValue)
@@ -54,11 +59,43 @@ actor DomainGuard {
         switch policyEvent {
         case .stopped, .undefined, .crashed:
             await readiness.forget(domain: event.domainName, reason: "the domain stopped (\(policyEvent))")
+            // Undefined (or a transient one stopped): nothing more to show of it.
+            if isGone(uuid: event.domainUUID) { forgetNotes(of: event.domainName, uuid: event.domainUUID) }
         default: break
         }
-        guard rule != .ignored, let connection else { return }
-        guard let domain = try? connection.domain(uuid: event.domainUUID) else { return }  // gone meanwhile
-        await applyInTurn(policyEvent, to: domain)
+        let outcome: Decision
+        if rule == .ignored {
+            outcome = .ignored
+        } else if let domain = try? connection?.domain(uuid: event.domainUUID) {
+            outcome = await applyInTurn(policyEvent, to: domain)
+        } else {
+            outcome = .gone  // undefined meanwhile, or libvirt went away
+        }
+        logger.debug("decided", metadata: [
+            "domain": "\(event.domainName)", "uuid": "\(event.domainUUID)", "libvirt_event": "\(event.kind)",
+            "rule": "\(rule)", "outcome": "\(outcome.rawValue)",
+            "ms": "\(Self.milliseconds(ContinuousClock.now - event.received))",
+            "queued_ms": "\(Self.milliseconds(taken - event.received))"])
+    }
+
+    private static func milliseconds(_ duration: Duration) -> String {
+        String(format: "%.3f", duration.seconds * 1000)
+    }
+
+    /// How one look at a domain ended.
+    enum Decision: String {
+        /// Nothing to do, or every action carried out.
+        case done
+        /// An action failed (logged, audited, counted).
+        case failed
+        /// libvirt is moving or starting the domain: a later look decides.
+        case later
+        /// A second report of a guest reset already handled.
+        case repeated
+        /// The event does not affect the generation.
+        case ignored
+        /// The domain was gone before its turn.
+        case gone
     }
 
     /// Looks at every domain: catches what happened while genidd was away.
@@ -81,8 +118,9 @@ actor DomainGuard {
         await applyInTurn(.reconcile, to: domain)
     }
 
-    private func applyInTurn(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async {
-        _ = try? await queue.run(domain.uuidString) { await self.apply(event, to: domain, look: look) }
+    @discardableResult
+    private func applyInTurn(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async -> Decision {
+        (try? await queue.run(domain.uuidString) { await self.apply(event, to: domain, look: look) }) ?? .failed
     }
 
     /// How often, and how far apart, a domain libvirt is moving is looked at
@@ -90,13 +128,13 @@ actor DomainGuard {
     static let transitLooks = 150
     static let transitInterval: Duration = .seconds(2)
 
-    private func apply(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async {
+    private func apply(_ event: PolicyEvent, to domain: Domain, look: Int = 0) async -> Decision {
         let name = domain.name
         let rule = GenIDPolicy.rule(for: event)
         let isReset = rule == .guestReset
         if isReset, let handled = resetsHandled[domain.uuidString], ContinuousClock.now - handled < .seconds(1) {
             logger.debug("reset already handled", metadata: ["domain": "\(name)"])
-            return
+            return .repeated
         }
         defer { if isReset { resetsHandled[domain.uuidString] = .now } }
         do {
@@ -115,7 +153,7 @@ actor DomainGuard {
                         await self.applyInTurn(event, to: domain, look: look + 1)
                     }
                 }
-                return
+                return .later
             }
             let observation = rule == .stateLoaded
                 ? try await settledObservation(of: domain) : try await DomainObservation.read(domain)
@@ -149,18 +187,47 @@ actor DomainGuard {
             if !readinessBegun, observation.isActive, !isReset, let live = observation.liveValue {
                 await beginReadiness(observation, value: live)
             }
+            return .done
         } catch {
+            // Undefined while genidd looked at it: nothing failed, nothing to show.
+            if isGone(uuid: domain.uuidString) {
+                logger.debug("the domain is gone", metadata: ["domain": "\(name)", "event": "\(event)"])
+                forgetNotes(of: name, uuid: domain.uuidString)
+                return .gone
+            }
             notes[name, default: Note()].lastError = "\(event): \(error)"
             metrics.failure("policy")
             // A guest that resets in a loop repeats the same failure: one
             // log line and audit row a minute per domain and event.
-            guard let skipped = executor.auditThrottle.admit("\(name)/failure/\(event)") else { return }
+            guard let skipped = executor.auditThrottle.admit("\(name)/failure/\(event)") else { return .failed }
             let leftOut = Throttle.leftOut(skipped, interval: executor.auditThrottle.interval)
             logger.error("action failed", metadata: ["domain": "\(name)", "event": "\(event)",
                                                      "error": "\(error)\(leftOut)"])
             try? await store.audit(VMIdentity(name: name, uuid: domain.uuidString), kind: "genidd-failure",
                                    message: "\(event): \(error)\(leftOut)")
+            return .failed
         }
+    }
+
+    /// Whether libvirt no longer knows the domain (not: cannot be asked).
+    private func isGone(uuid: String) -> Bool {
+        connection.map { Self.isGone(uuid: uuid, on: $0) } ?? false
+    }
+
+    private static func isGone(uuid: String, on connection: Connection) -> Bool {
+        do {
+            _ = try connection.domain(uuid: uuid)
+            return false
+        } catch {
+            return error.code == .noDomain
+        }
+    }
+
+    /// What genidd keeps per domain, dropped once the domain is gone, so
+    /// that domains defined and undefined by the thousand cost nothing.
+    private func forgetNotes(of name: String, uuid: String) {
+        notes[name] = nil
+        resetsHandled[uuid] = nil
     }
 
     private func conclude(_ outcome: ActionOutcome, for domain: DomainObservation) async {
@@ -258,22 +325,37 @@ actor DomainGuard {
         return value
     }
 
-    func status(domainNamed name: String?) async throws -> [DomainStatus] {
-        guard let connection else { throw DaemonError.libvirtUnavailable("not connected to libvirtd (yet)") }
-        let domains = try name.map { [try lookUp($0)] } ?? connection.allDomains()
+    /// Reads libvirt off the actor: a status of every domain takes seconds
+    /// on a large host, and on the actor every event waited for it (a
+    /// client polling status halved genidd's events per second under
+    /// `genid-lab bench load`).
+    nonisolated func status(domainNamed name: String?) async throws -> [DomainStatus] {
+        guard let connection = await connection else {
+            throw DaemonError.libvirtUnavailable("not connected to libvirtd (yet)")
+        }
+        let domains = try name.map { [try Self.lookUp($0, on: connection)] } ?? connection.allDomains()
         var result: [DomainStatus] = []
         for domain in domains.sorted(by: { $0.name < $1.name }) {
-            let observation = try await DomainObservation.read(domain)
+            let observation: DomainObservation
+            do {
+                observation = try await DomainObservation.read(domain)
+            } catch where name == nil && Self.isGone(uuid: domain.uuidString, on: connection) {
+                continue  // undefined since the listing: not an error of the whole answer
+            }
             let state = (try? domain.state().state.description) ?? "unknown"
             result.append(StatusReport.make(observation, state: state,
                                             readiness: await readiness.state(of: observation.name),
-                                            note: notes[observation.name]))
+                                            note: await notes[observation.name]))
         }
         return result
     }
 
     private func lookUp(_ name: String) throws -> Domain {
         guard let connection else { throw DaemonError.libvirtUnavailable("not connected to libvirtd (yet)") }
+        return try Self.lookUp(name, on: connection)
+    }
+
+    private static func lookUp(_ name: String, on connection: Connection) throws -> Domain {
         do {
             return try connection.domain(named: name)
         } catch where error.code == .noDomain {

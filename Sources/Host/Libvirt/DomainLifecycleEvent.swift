@@ -6,11 +6,25 @@ public struct DomainLifecycleEvent: Sendable, Hashable, CustomStringConvertible 
     /// Lower-case RFC 4122 text; the domain's stable identity (names can change).
     public let domainUUID: String
     public let kind: Kind
+    /// When libvirt delivered it to this process (its callback ran). Not
+    /// part of the event's identity: two reports of the same change are equal.
+    public let received: ContinuousClock.Instant
 
-    public init(domainName: String, domainUUID: String, kind: Kind) {
+    public init(domainName: String, domainUUID: String, kind: Kind, received: ContinuousClock.Instant = .now) {
         self.domainName = domainName
         self.domainUUID = domainUUID
         self.kind = kind
+        self.received = received
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        (lhs.domainName, lhs.domainUUID, lhs.kind) == (rhs.domainName, rhs.domainUUID, rhs.kind)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(domainName)
+        hasher.combine(domainUUID)
+        hasher.combine(kind)
     }
 
     /// Decodes libvirt's `virDomainEventType` and its detail number.

@@ -51,27 +51,35 @@ public enum DomainXML {
     /// `xml` with its `<genid>` replaced (`.absent` removes it). A new element
     /// goes right after `<uuid>` (or `<name>`), where libvirt writes it.
     /// A `.value` must be a UUID in RFC 4122 text form; it is written lower-case.
+    /// Everything else stays as it was, byte for byte: the edit is a splice
+    /// at the element's place in the text (`DomainXMLLayout`), not a
+    /// rebuilt tree. genidd makes one at every new value, and on Linux each
+    /// `XMLDocument` keeps about 10 KB for ever (a burst of clones grew it
+    /// by megabytes: `genid-lab bench load`).
     public static func settingGenID(_ genID: GenID, in xml: String) throws(LibvirtError) -> String {
-        let root = try domainElement(xml)
-        var text: String?
+        let replacement: String
         switch genID {
-        case .absent: text = nil
-        case .generated: text = ""
+        case .absent: replacement = ""
+        case .generated: replacement = "<genid/>"
         case .value(let value):
             guard UUID(uuidString: value) != nil else {
                 throw invalid("'\(value)' is not a UUID (expected 8-4-4-4-12 hex digits)")
             }
-            text = value.lowercased()
+            replacement = "<genid>\(value.lowercased())</genid>"
         }
-        let existing = root.elements(forName: "genid")
-        let index = existing.first?.index ?? insertionIndex(in: root)
-        for element in existing { element.detach() }
-        if let text {
-            let element = XMLElement(name: "genid")
-            if !text.isEmpty { element.stringValue = text }
-            root.insertChild(element, at: min(index, root.childCount))
+        _ = try domain(xml)  // strict and well-formed first: the layout trusts that
+        let layout = try DomainXMLLayout(xml)
+        let existing = layout.children.filter { $0.name == "genid" }
+        var bytes = Array(xml.utf8)
+        if let first = existing.first {
+            // The first becomes the new one, the others go; from the end, so offsets hold.
+            for element in existing.dropFirst().reversed() { bytes.removeSubrange(element.range) }
+            bytes.replaceSubrange(first.range, with: Array(replacement.utf8))
+        } else {
+            let anchor = ["uuid", "name"].lazy.compactMap { name in layout.children.first { $0.name == name } }.first
+            bytes.insert(contentsOf: Array(replacement.utf8), at: anchor?.range.upperBound ?? layout.contentStart)
         }
-        return root.xmlString
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The `<name>` of a domain definition.

@@ -7,7 +7,8 @@ import FoundationXML
 /// parse. Reading goes through `XMLParser`, not `XMLDocument`: on Linux
 /// every `XMLDocument` keeps about 10 KB that it never frees, and genidd
 /// reads every domain's XML at every reconciliation. (`XMLDocument` stays
-/// for the rare edits, `DomainXML.settingGenID`.)
+/// for the edits of the hook's filters, which run in a genidctl process
+/// each; genidd's own edit, `DomainXML.settingGenID`, is a splice.)
 struct DomainXMLReader {
     struct Channel {
         var type: String?

@@ -91,16 +91,16 @@ public struct FleetBenchmark: Sendable {
 
     /// libvirt's test driver: `count` running domains with a `<genid>` each.
     static func nodeFile(domains count: Int) -> String {
-        var text = "<node>\n"
-        for index in 0..<count {
-            text += """
-                <domain type='test'><name>fleet-\(index)</name><uuid>\(UUID().uuidString.lowercased())</uuid>\
-                <genid>\(UUID().uuidString.lowercased())</genid><memory>65536</memory><vcpu>1</vcpu>\
-                <os><type>hvm</type></os></domain>
+        "<node>\n" + (0..<count).map { testDomainXML(name: "fleet-\($0)") + "\n" }.joined() + "</node>\n"
+    }
 
-                """
-        }
-        return text + "</node>\n"
+    /// A test-driver domain with a fresh UUID and `<genid>` value.
+    static func testDomainXML(name: String) -> String {
+        """
+        <domain type='test'><name>\(name)</name><uuid>\(UUID().uuidString.lowercased())</uuid>\
+        <genid>\(UUID().uuidString.lowercased())</genid><memory>65536</memory><vcpu>1</vcpu>\
+        <os><type>hvm</type></os></domain>
+        """
     }
 
     /// The private memory of a libvirt client that opened `uri` and waits.
@@ -128,10 +128,15 @@ public struct FleetBenchmark: Sendable {
 
     /// `Pss_Anon` of `/proc/PID/smaps_rollup`, in KB.
     static func privateMemoryKB(pid: pid_t) throws -> Int {
-        let text = try String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Pss_Anon:") }),
+        try kilobytes("Pss_Anon", in: "smaps_rollup", pid: pid)
+    }
+
+    /// A `FIELD:  N kB` line of `/proc/PID/FILE`.
+    static func kilobytes(_ field: String, in file: String, pid: pid_t) throws -> Int {
+        let text = try String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("\(field):") }),
               let value = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
-            throw LabError.commandFailed(command: "reading /proc/\(pid)/smaps_rollup", status: -1, output: text)
+            throw LabError.commandFailed(command: "reading /proc/\(pid)/\(file)", status: -1, output: text)
         }
         return value
     }

@@ -197,14 +197,20 @@ public actor LabDomain {
         return try await define(source.configuration, connection: connection, runRoot: runRoot, hostRoot: hostRoot,
                                 name: keepingIdentity ? source.name : nil) { name, directory in
             try Subprocess.check(["cp", "--sparse=always", source.diskPath, directory.disk])
-            var xml = sourceXML.replacingOccurrences(of: "<name>\(source.name)</name>", with: "<name>\(name)</name>")
+            return copiedXML(sourceXML, of: source.name, as: name, keepingIdentity: keepingIdentity)
                 .replacingOccurrences(of: source.diskPath, with: directory.disk)
                 .replacingOccurrences(of: source.consoleLogPath, with: directory.consoleLog)
-            if !keepingIdentity, let uuid = xml.range(of: #"<uuid>[^<]*</uuid>"#, options: .regularExpression) {
-                xml.removeSubrange(uuid)
-            }
-            return xml
         }
+    }
+
+    /// A domain's XML as someone copying it would define it: renamed, and
+    /// (unless `keepingIdentity`) without its UUID, so libvirt makes one.
+    static func copiedXML(_ xml: String, of name: String, as newName: String, keepingIdentity: Bool = false) -> String {
+        var copy = xml.replacingOccurrences(of: "<name>\(name)</name>", with: "<name>\(newName)</name>")
+        if !keepingIdentity, let uuid = copy.range(of: #"<uuid>[^<]*</uuid>"#, options: .regularExpression) {
+            copy.removeSubrange(uuid)
+        }
+        return copy
     }
 
     /// Defines a domain with a fresh name and run directory from the XML

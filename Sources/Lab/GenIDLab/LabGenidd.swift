@@ -140,6 +140,9 @@ public final class LabGenidd: Sendable {
         try client.send(request)
     }
 
+    /// The log of genidd's latest start.
+    public var runLogPath: String { "\(logPath).\(starts.load(ordering: .relaxed))" }
+
     /// The newest lines of every run's log.
     public func log(lines: Int) -> String {
         let runs = starts.load(ordering: .relaxed)

@@ -7,7 +7,8 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Side-by-side benchmarks on a real guest, reported as medians and ratios.",
         subcommands: [RevertBenchCommand.self, GuestBenchCommand.self, LibvirtRevertBenchCommand.self,
-                      MigrateBenchCommand.self, FleetBenchCommand.self, FleetMigrateBenchCommand.self]
+                      MigrateBenchCommand.self, FleetBenchCommand.self, FleetMigrateBenchCommand.self,
+                      LoadBenchCommand.self]
     )
 }
 
@@ -318,6 +319,83 @@ struct FleetBenchCommand: AsyncParsableCommand {
                                     size.firstPassSeconds, size.passMedianSeconds))
             }
             return lines.joined(separator: "\n")
+        }
+    }
+}
+
+struct LoadBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "genidd under a burst of libvirt lifecycle events while clients poll it (libvirt's test driver).",
+        discussion: """
+            A private libvirtd serving libvirt's test driver (so that genidd's
+            connection sees the events the benchmark's connection causes);
+            --domains running domains with a <genid> and a running snapshot
+            each; genidd on them; then starts, snapshot reverts, defines of
+            copied XML and undefines until they caused --events events, while
+            --pollers clients ask genidd for status and history. Every event
+            libvirt sent must be decided by genidd exactly once (its debug log's
+            'decided' lines against the benchmark's own connection). Reports
+            events per second, decision latency (median, p99), the ledger's
+            check (genidctl history --check) and genidd's resident memory
+            before, at the peak and after. No guest boots; genidd is the
+            binary next to genid-lab (or $GENID_GENIDD).
+
+            Examples:
+              genid-lab bench load --domains 20 --events 400
+            """
+    )
+    @OptionGroup var lab: LabOptions
+    @Option(help: "Running domains, each with a running snapshot.") var domains = 1000
+    @Option(help: "Lifecycle events the benchmark's operations cause.") var events = 10000
+    @Option(help: "Clients polling genidd (status and history, alternately).") var pollers = 2
+    @Option(help: "Bursts, one after another (memory that grows from one to the next is kept).") var bursts = 1
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard domains >= 1, events >= 1 else { throw ValidationError("--domains and --events must be at least 1") }
+        guard pollers >= 0 else { throw ValidationError("--pollers must not be negative") }
+        guard bursts >= 1 else { throw ValidationError("--bursts must be at least 1") }
+    }
+
+    func run() async throws {
+        try await runBenchmark(json: json, {
+            try await LoadBenchmark(settings: lab.settings, domains: domains, events: events, pollers: pollers,
+                          bursts: bursts).run(progress: $0)
+        }) { result in
+            let operations = result.operations.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            let polls = result.polls.sorted { $0.key < $1.key }.map { command, count in
+                let latency = result.pollMilliseconds[command]
+                return String(format: "%@ %d (median %.0f ms, p99 %.0f ms)", command, count,
+                              latency?.median ?? .nan, latency?.p99 ?? .nan)
+            }
+            return """
+                domains                    \(result.domains)
+                operations                 \(operations.joined(separator: ", "))
+                events witnessed           \(result.eventsWitnessed) (\(result.eventsCausedByGenidd) by genidd's own writes)
+                events decided             \(result.eventsDecided) (\(outcomes.joined(separator: ", ")))
+                lost / decided twice       \(result.eventsLost) / \(result.eventsDecidedTwice)
+                """ + "\n" + String(format: """
+                burst                      %.1f s (until the last operation returned)
+                drain                      %.1f s (until the last decision)
+                events per second          %.0f (decided / drain)
+                decision latency           median %.2f ms, p99 %.2f ms, max %.2f ms (delivered to genidd to decided)
+                  queued                   median %.2f ms, p99 %.2f ms (until genidd took it off its stream)
+                  deciding                 median %.2f ms, p99 %.2f ms
+                """, result.burstSeconds, result.drainSeconds, result.eventsPerSecond,
+                result.decisionMilliseconds.median, result.decisionMilliseconds.p99, result.decisionMilliseconds.max,
+                result.queued.median, result.queued.p99, result.deciding.median, result.deciding.p99) + "\n" + """
+                polls                      \(polls.joined(separator: "; ")); failures: \
+                \(result.pollFailures.isEmpty ? "none" : result.pollFailures.joined(separator: "; "))
+                ledger                     \(result.ledgerConsistent ? "consistent" : "NOT CONSISTENT"): \(result.ledgerCheck) \
+                (\(result.ledgerRecords) lines of genidctl history)
+                genidd RSS                 baseline \(result.rssBaselineKB) KB, peak \(result.rssPeakKB) KB, \
+                after \(result.rssAfterKB) KB
+                """ + (result.bursts.count < 2 ? "" : "\n" + result.bursts.enumerated().map { index, burst in
+                    String(format: "  burst %d                  %.0f events/s, RSS peak %d KB, after %d KB", index + 1,
+                           burst.eventsPerSecond, burst.rssPeakKB, burst.rssAfterKB)
+                }.joined(separator: "\n"))
         }
     }
 }
