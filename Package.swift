@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 // Sources/ is grouped by where the code runs:
@@ -159,3 +159,9 @@ let package = Package(
         ),
     ]
 )
+
+// No warnings in the project's own code, debug or release: each is an
+// error here (dependencies keep their own settings).
+for target in package.targets where target.type != .system && target.type != .binary {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+}

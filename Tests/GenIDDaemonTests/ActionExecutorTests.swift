@@ -94,7 +94,7 @@ struct ActionExecutorTests {
             effects: effects)
         #expect(actions == [.checkFreshAndRecord, .recordPersistentValue])
         #expect(outcomes.first == ActionOutcome(readinessValue: value))
-        let record = try #require(try await store.owner(of: value))
+        let record = try #require(await store.owner(of: value))
         #expect(record.vm == web && record.role == .live && record.origin == .observed)
         #expect(record.event == "started-restored" && record.detail == "seen in guest memory")
         #expect(effects.writes.withLock { $0 }.isEmpty && effects.rotations.withLock { $0 }.isEmpty)
@@ -113,7 +113,7 @@ struct ActionExecutorTests {
         let (_, outcomes) = try await decideAndExecute(.started(.restored), domain(active: true, live: value),
                                                        effects: effects)
         #expect(outcomes.first?.note == "its RAM is not shared with the host")
-        #expect(try await store.owner(of: value)?.detail == "not verified in guest memory")
+        #expect(await store.owner(of: value)?.detail == "not verified in guest memory")
     }
 
     @Test func anInactiveRevertGetsAFreshPersistentValueRecordedBeforeItIsWritten() async throws {
@@ -128,7 +128,7 @@ struct ActionExecutorTests {
         let writes = effects.writes.withLock { $0 }
         #expect(writes.count == 1 && writes[0].recordedFirst && writes[0].xml == "<domain>persistent</domain>")
         #expect(writes[0].value != snapshotValue)
-        let record = try #require(try await store.latest(of: web, role: .persistent))
+        let record = try #require(await store.latest(of: web, role: .persistent))
         #expect(record.value == writes[0].value && record.event == "inactive-revert" && record.origin == .issued)
     }
 
@@ -144,8 +144,8 @@ struct ActionExecutorTests {
         #expect(effects.rotations.withLock { $0 } == ["runs with the value of domain 'db'"])
         let rotation = try #require(outcome.rotation)
         #expect(outcome.readinessValue == rotation.value)
-        #expect(try await store.owner(of: rotation.value)?.vm == web)
-        #expect(try await store.duplicateValues().isEmpty)
+        #expect(await store.owner(of: rotation.value)?.vm == web)
+        #expect(await store.duplicateValues().isEmpty)
     }
 
     @Test func aRewoundLiveValueIsRotated() async throws {
@@ -194,7 +194,7 @@ struct ActionExecutorTests {
         let (actions, _) = try await decideAndExecute(.defined(.added), domain(active: false, persistent: value),
                                                       effects: effects)
         #expect(actions == [.recordPersistentValue])
-        let record = try #require(try await store.owner(of: value))
+        let record = try #require(await store.owner(of: value))
         #expect(record.role == .persistent && record.event == "defined" && record.origin == .observed)
     }
 
@@ -235,7 +235,7 @@ struct ActionExecutorTests {
                                        on: domain(active: false), effects: effects)
         }
         // Recorded, so never given to anyone else; the next attempt draws another.
-        let first = try #require(try await store.latest(of: web, role: .persistent))
+        let first = try #require(await store.latest(of: web, role: .persistent))
         #expect(effects.writes.withLock { $0 }.map(\.value) == [first.value])
     }
 }

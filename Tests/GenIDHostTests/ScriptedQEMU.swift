@@ -141,12 +141,12 @@ struct LoggedStore: GenerationStore {
         if unavailable { throw StoreError.unavailable("ledger: the database is not reachable") }
         return try await base.move(value, of: vm)
     }
-    func owner(of value: GenerationID) async throws -> GenerationRecord? { try await base.owner(of: value) }
+    func owner(of value: GenerationID) async throws -> GenerationRecord? { await base.owner(of: value) }
     func view(of values: [GenerationID], for vm: VMIdentity) async throws -> LedgerView {
         try await base.view(of: values, for: vm)
     }
     func latest(of vm: VMIdentity, role: GenerationRole) async throws -> GenerationRecord? {
-        try await base.latest(of: vm, role: role)
+        await base.latest(of: vm, role: role)
     }
     func history(vm: String?, limit: Int?, before: Int64?) async throws -> [GenerationRecord] {
         try await base.history(vm: vm, limit: limit, before: before)
@@ -157,5 +157,5 @@ struct LoggedStore: GenerationStore {
     func auditTrail(vm: String?, limit: Int?) async throws -> [AuditRecord] {
         try await base.auditTrail(vm: vm, limit: limit)
     }
-    func duplicateValues() async throws -> [GenerationID] { try await base.duplicateValues() }
+    func duplicateValues() async throws -> [GenerationID] { await base.duplicateValues() }
 }

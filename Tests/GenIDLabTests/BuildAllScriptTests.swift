@@ -17,7 +17,7 @@ import Testing
         try "all:\n\tfalse\n".write(to: headers.appendingPathComponent("Makefile"), atomically: true, encoding: .utf8)
 
         let output = root.appendingPathComponent("output")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [Self.script]

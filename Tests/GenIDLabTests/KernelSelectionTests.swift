@@ -42,7 +42,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: top) }
         for (root, release) in [("host", "6.1.0-56-amd64"), ("newer", "7.3.4+deb13-amd64"), ("newer", "6.1.0-56-amd64")] {
             try FileManager.default.createDirectory(atPath: "\(top)/\(root)/boot", withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: "\(top)/\(root)/boot/vmlinuz-\(release)", contents: Data())
+            _ = FileManager.default.createFile(atPath: "\(top)/\(root)/boot/vmlinuz-\(release)", contents: Data())
         }
         let roots = ["\(top)/host", "\(top)/newer/", "\(top)/absent"]
         #expect(GuestKernel.installedReleases(roots: roots).sorted() == ["6.1.0-56-amd64", "7.3.4+deb13-amd64"])

@@ -152,7 +152,7 @@ struct PolicyModel: CustomStringConvertible {
     /// The definition holds this domain's current value: recorded, and its
     /// latest definition value or the value it runs with now.
     var nextStartIsSafe: Bool {
-        guard hasGenID, let persistent else { return true }
+        guard hasGenID, persistent != nil else { return true }
         let facts = self.facts
         return facts.persistentStanding == .latestForThisDomain && (active || !snapshotHoldsPersistent)
     }

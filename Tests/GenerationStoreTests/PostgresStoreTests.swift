@@ -82,7 +82,7 @@ struct PostgresStoreTests {
         try PostgresTestServer.stop(directory.path + "/pg")
         let started = ContinuousClock.now
         do {
-            try await store.issueFresh(for: web, event: "revert")
+            _ = try await store.issueFresh(for: web, event: "revert")
             Issue.record("a value was recorded while the server was stopped")
         } catch let StoreError.unavailable(message) {
             #expect(message.contains("fleet ledger postgres://genid@localhost/genid"), "\(message)")

@@ -24,7 +24,7 @@ enum PostgresTestServer {
     }
 
     static func dropDatabase(_ name: String, in directory: String) {
-        try? run("/usr/bin/psql", "-h", directory, "-U", "genid", "-d", "genid", "-qc",
+        _ = try? run("/usr/bin/psql", "-h", directory, "-U", "genid", "-d", "genid", "-qc",
                  "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
@@ -65,7 +65,7 @@ enum PostgresTestServer {
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
         let log = NSTemporaryDirectory() + "/genid-test-run-" + UUID().uuidString
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: log) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()

@@ -20,7 +20,7 @@ extension LabIntegration {
             let server = try #require(ProcessInfo.processInfo.environment["GENID_TEST_POSTGRES_DIR"])
             let database = "genid_bench_" + UUID().uuidString.prefix(8).lowercased()
             try psql(server, "CREATE DATABASE \(database)")
-            defer { try? psql(server, "DROP DATABASE IF EXISTS \(database) WITH (FORCE)") }
+            defer { _ = try? psql(server, "DROP DATABASE IF EXISTS \(database) WITH (FORCE)") }
             let url = "postgres://genid@localhost/\(database)?host=\(server)"
             let result = try await LabProcess.runBenchmark(["fleet", "--domains", "60", "--passes", "2", "--ledger", url],
                                                            as: FleetBenchmark.Result.self)

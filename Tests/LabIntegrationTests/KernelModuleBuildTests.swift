@@ -41,7 +41,7 @@ extension LabIntegration {
         private func run(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("build-all-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: output) }
-            FileManager.default.createFile(atPath: output.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
             let handle = try FileHandle(forWritingTo: output)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "\(Self.repository)/\(arguments[0])")

@@ -46,7 +46,7 @@ struct FleetCloneSteps: Sendable {
             let baseline = try await original.observe()
             report.baselineGuid = baseline.value?.description
             let recorded = await eventually {
-                try await LabReport.record(of: baseline.value, in: ledger)?.host == fleet.a.hostname
+                await LabReport.record(of: baseline.value, in: ledger)?.host == fleet.a.hostname
             }
             let record = await LabReport.record(of: baseline.value, in: ledger)
             report.check("the original's value is in the fleet ledger, on host a", recorded,

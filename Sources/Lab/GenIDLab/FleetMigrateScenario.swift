@@ -137,7 +137,7 @@ struct FleetMigrateRun: Sendable {
                         + (carried ? " (carried by genid's hook)" : ""), qemu == before.value?.description,
                      "QEMU \(qemu ?? "none"), libvirt <genid> \(try DomainXML.genID(in: liveXML).value ?? "none")")
         let moved = await eventually(timeout: .seconds(chaos == nil ? 15 : 60)) {
-            try await LabReport.record(of: before.value, in: ledger)?.host == destination.hostname
+            await LabReport.record(of: before.value, in: ledger)?.host == destination.hostname
         }
         let record = await LabReport.record(of: before.value, in: ledger)
         report.check("the fleet ledger shows the move \(label): the same value, now on \(destination.hostname)",

@@ -100,7 +100,7 @@ final class LabFleet: Sendable {
     /// Turns genid's hook on `host` on or off (off: libvirt runs it, it does nothing).
     func setHook(enabled: Bool, on host: Host) {
         let marker = "\(directory.path)/\(host.name)/hook-off"
-        if enabled { unlink(marker) } else { FileManager.default.createFile(atPath: marker, contents: nil) }
+        if enabled { unlink(marker) } else { _ = FileManager.default.createFile(atPath: marker, contents: nil) }
     }
 
     /// Starts a private PostgreSQL server and a fleet on it, runs `body`
@@ -171,7 +171,7 @@ final class LabFleet: Sendable {
     private static func runScript(_ script: String, _ command: String, _ root: String) async throws {
         let log = "\(root)/\(command).log"
         let child = try ChildProcess.spawn("/bin/bash", arguments: [script, command, root], stderrPath: log)
-        try await runBlocking { child.waitForExit(grace: .seconds(120)) }
+        await runBlocking { child.waitForExit(grace: .seconds(120)) }
         guard child.exitStatus == 0 else {
             throw LabError.commandFailed(command: "lab-fleet \(command)", status: child.exitStatus ?? -1,
                                          output: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")

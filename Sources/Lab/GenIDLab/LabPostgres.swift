@@ -39,7 +39,7 @@ final class LabPostgres: Sendable {
         let log = "\(directory.path)/\(command).log"
         let child = try ChildProcess.spawn("/bin/bash", arguments: [script, command, "\(directory.path)/server"],
                                            stderrPath: log)
-        try await runBlocking { child.waitForExit(grace: .seconds(60)) }
+        await runBlocking { child.waitForExit(grace: .seconds(60)) }
         guard child.exitStatus == 0 else {
             throw LabError.commandFailed(command: "postgres-server \(command)", status: child.exitStatus ?? -1,
                                          output: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
