@@ -36,8 +36,8 @@
 //     independent bounds check for any layout and any (address, count), and
 //     parts(of:count:) returns only pieces inside one region and the area;
 //   - raw mode, also read as QEMU's device state: VMGenIDDeviceState
-//     returns an address only when exactly one vmgenid section (header and
-//     matching footer) is in it, that section's, and throws .deviceState otherwise;
+//     returns an address only when exactly one vmgenid section header is in
+//     it, with its matching footer: that section's; .deviceState otherwise;
 //   - raw mode: VMClockTable(ssdt:) only accepts a whole, checksummed
 //     VMCLOCK SSDT and returns a range a QWord descriptor in it names;
 //     VMGenIDTable(ssdt:) only accepts a table whose length,
@@ -363,27 +363,32 @@ func checkLayout(_ bytes: [UInt8]) {
     }
 }
 
-/// VMGenIDDeviceState against a plain search for its section.
+/// VMGenIDDeviceState against a plain search: exactly one header
+/// (0x04, id, 7, "vmgenid"), and its footer with the same id.
 func checkDeviceState(_ stream: [UInt8]) {
     let name = Array("vmgenid".utf8)
-    var addresses: [UInt64] = []
-    if stream.count >= 35 {
-        for start in 0...(stream.count - 35) where stream[start] == 4 && stream[start + 5] == 7
-            && Array(stream[(start + 6)..<(start + 13)]) == name && stream[start + 29] == 0x7e
-            && Array(stream[(start + 1)..<(start + 5)]) == Array(stream[(start + 30)..<(start + 34)]) {
-            var address: UInt64 = 0
-            for index in (start + 21..<start + 29).reversed() { address = address << 8 | UInt64(stream[index]) }
-            addresses.append(address)
+    var headers: [Int] = []
+    if stream.count >= 13 {
+        for start in 0...(stream.count - 13) where stream[start] == 4 && stream[start + 5] == 7
+            && Array(stream[(start + 6)..<(start + 13)]) == name {
+            headers.append(start)
         }
+    }
+    var expected: UInt64??  // nil: must throw
+    if headers.count == 1, let start = headers.first, stream.count - start >= 34, stream[start + 29] == 0x7e,
+       Array(stream[(start + 1)..<(start + 5)]) == Array(stream[(start + 30)..<(start + 34)]) {
+        var address: UInt64 = 0
+        for index in (start + 21..<start + 29).reversed() { address = address << 8 | UInt64(stream[index]) }
+        expected = .some(address == 0 ? nil : address)
     }
     do {
         let found = try VMGenIDDeviceState.valueAddress(in: stream)
-        guard addresses.count == 1, found == (addresses[0] == 0 ? nil : addresses[0]) else {
-            fatalError("FUZZ INVARIANT VIOLATED: device state gave \(String(describing: found)), sections \(addresses)")
+        guard let expected, found == expected else {
+            fatalError("FUZZ INVARIANT VIOLATED: device state gave \(String(describing: found)), headers \(headers)")
         }
     } catch {
-        guard case .deviceState = error, addresses.count != 1 else {
-            fatalError("FUZZ INVARIANT VIOLATED: device state threw \(error) with sections \(addresses)")
+        guard case .deviceState = error, expected == nil else {
+            fatalError("FUZZ INVARIANT VIOLATED: device state threw \(error) with headers \(headers)")
         }
     }
 }

@@ -162,7 +162,10 @@ enum DomainMemory {
     private static func mapped(_ parts: [MemfdPart], memfds: [String], domain: String) throws -> any GuestMemory {
         let memories: [any GuestMemory] = try parts.map { part in
             for path in memfds {
-                let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+                // QEMU owns its descriptor table: the number may name a tty by
+                // now (opened without O_NOCTTY it would become genidd's
+                // controlling terminal, and its hang-up a SIGHUP) or a FIFO.
+                let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
                 guard fd >= 0 else { continue }
                 defer { close(fd) }
                 guard isMemfd(fd, of: part) else { continue }

@@ -17,7 +17,8 @@ public enum QEMUDeviceState: Sendable, Equatable {
     /// (a QEMU running as root, as `genidctl qemu` drives it).
     case temporaryDirectory
 
-    /// The address, per this choice; nil when not asked or not told yet.
+    /// The address, per this choice; nil only when not asked. A device
+    /// with no address refuses: the tables could then not be checked.
     func vmgenidValueAddress(monitor: any QEMUMonitor) async throws -> UInt64? {
         switch self {
         case .notAsked:
@@ -25,7 +26,8 @@ public enum QEMUDeviceState: Sendable, Equatable {
         case .directory(let directory):
             return try await Self.vmgenidValueAddress(monitor: monitor, directory: directory)
         case .temporaryDirectory:
-            var template = Array("\(NSTemporaryDirectory())/genid-XXXXXX".utf8CString)
+            // /tmp, not $TMPDIR: a sticky directory, where no other user can move ours.
+            var template = Array("/tmp/genid-XXXXXX".utf8CString)
             guard let made = mkdtemp(&template) else {
                 throw HostError.monitorCommandFailed(command: "xen-save-devices-state",
                                                      output: "cannot make a directory: errno \(errno)")
@@ -39,11 +41,21 @@ public enum QEMUDeviceState: Sendable, Equatable {
     /// Asks QEMU (paused) to write its device state into `directory`, a
     /// directory it can write and only root and it can; reads and removes
     /// the file.
-    public static func vmgenidValueAddress(monitor: any QEMUMonitor, directory: String) async throws -> UInt64? {
+    public static func vmgenidValueAddress(monitor: any QEMUMonitor, directory: String) async throws -> UInt64 {
         let path = "\(directory)/genid-device-state-\(UUID().uuidString.lowercased())"
+        // The file holds the guest's CPU and device state: it must not stay.
         defer { unlink(path) }
         _ = try await monitor.execute("xen-save-devices-state", arguments: ["filename": .string(path), "live": false])
         // A few tens of KiB; QEMU could write more, or put anything there.
-        return try VMGenIDDeviceState.valueAddress(in: try WholeFile.read(path, limit: 16 << 20, regularOnly: true))
+        guard let address = try VMGenIDDeviceState.valueAddress(
+            in: try WholeFile.read(path, limit: 16 << 20, regularOnly: true)) else {
+            throw VMGenIDError.deviceState("the vmgenid device has no address (the guest's firmware gave none, "
+                + "or the guest cleared it)")
+        }
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw HostError.monitorCommandFailed(command: "xen-save-devices-state",
+                                                 output: "cannot remove \(path): errno \(errno)")
+        }
+        return address
     }
 }

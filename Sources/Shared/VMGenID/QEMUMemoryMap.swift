@@ -36,6 +36,8 @@ public struct QEMUMemoryMap: Sendable, Equatable {
         public var last: UInt64 { start + (length - 1) }
     }
 
+    static let maximumRanges = 4096
+
     /// Every range of the "memory" flat view, in address order.
     public let ranges: [Range]
 
@@ -76,6 +78,10 @@ public struct QEMUMemoryMap: Sendable, Equatable {
             ranges.append(range)
         }
         guard found else { throw .memoryMap("no flat view of address space \"memory\"") }
+        // Two monitor commands per RAM range follow: a machine has a handful.
+        guard ranges.count <= Self.maximumRanges else {
+            throw .memoryMap("\(ranges.count) ranges; refusing more than \(Self.maximumRanges)")
+        }
         self.ranges = ranges
     }
 

@@ -9,31 +9,40 @@
 /// The stream cannot be walked section by section (a section's length is
 /// known only to its device), so the section is found by that pattern.
 /// Other devices' state can hold bytes a guest chose (buffers, FIFOs), so
-/// a guest could plant a lookalike: any second match refuses.
+/// a guest could plant a lookalike: any second header refuses. The address
+/// itself is the guest firmware's (fw_cfg `etc/vmgenid_addr`, which guest
+/// root can rewrite): it defeats a `VGIA` pointed at a copy, not a guest
+/// that rewrites both; such a guest only keeps itself from being told.
 public enum VMGenIDDeviceState {
     static let name = Array("vmgenid".utf8)
-    static let sectionLength = 1 + 4 + 1 + name.count + 4 + 4 + 8 + 1 + 4
+    static let headerLength = 1 + 4 + 1 + name.count
+    static let sectionLength = headerLength + 4 + 4 + 8 + 1 + 4
 
-    /// The value's guest-physical address, or nil when the firmware has not
-    /// told the device yet (0).
+    /// The value's guest-physical address, or nil when the device has none
+    /// (0: the firmware has not told it, or the guest cleared it).
+    /// Every header counts, footer or not, so that a lookalike planted in
+    /// another device's state always meets the real section (QEMU leaves
+    /// footers out for old machine types): one header, then its footer.
     public static func valueAddress(in stream: [UInt8]) throws(VMGenIDError) -> UInt64? {
-        var found: [UInt64] = []
+        var headers: [Int] = []
         var start = 0
-        while stream.count - start >= sectionLength {
+        while stream.count - start >= headerLength, headers.count < 2 {
             defer { start += 1 }
-            guard stream[start] == 0x04, stream[start + 5] == UInt8(name.count),
-                  stream[(start + 6)..<(start + 6 + name.count)].elementsEqual(name) else { continue }
-            let afterName = start + 6 + name.count
-            let footer = afterName + 16
-            guard stream[footer] == 0x7e,
-                  stream[(start + 1)..<(start + 5)].elementsEqual(stream[(footer + 1)..<(footer + 5)]) else { continue }
-            let address = stream[(afterName + 8)..<footer].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            found.append(address)
+            if stream[start] == 0x04, stream[start + 5] == UInt8(name.count),
+               stream[(start + 6)..<(start + headerLength)].elementsEqual(name) {
+                headers.append(start)
+            }
         }
-        guard found.count == 1, let address = found.first else {
-            throw .deviceState(found.isEmpty ? "no vmgenid section (is -device vmgenid present?)"
-                                             : "\(found.count) sections look like vmgenid's")
+        guard headers.count == 1, let header = headers.first else {
+            throw .deviceState(headers.isEmpty ? "no vmgenid section (is -device vmgenid present?)"
+                                               : "more than one section looks like vmgenid's")
         }
+        let footer = header + sectionLength - 5
+        guard stream.count - header >= sectionLength, stream[footer] == 0x7e,
+              stream[(header + 1)..<(header + 5)].elementsEqual(stream[(footer + 1)..<(footer + 5)]) else {
+            throw .deviceState("the vmgenid section has no footer to check it by")
+        }
+        let address = stream[(footer - 8)..<footer].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return address == 0 ? nil : address
     }
 }

@@ -27,7 +27,7 @@ public enum WholeFile {
     /// write) must be a regular file, not a link, FIFO or device that would
     /// redirect or block the read.
     public static func read(_ path: String, limit: Int = 1 << 20, regularOnly: Bool = false) throws(Failure) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | (regularOnly ? O_NOFOLLOW | O_NONBLOCK : 0))
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (regularOnly ? O_NOFOLLOW | O_NONBLOCK : 0))
         guard fd >= 0 else { throw .call("open", path: path, errno: errno) }
         defer { close(fd) }
         var info = stat()
